@@ -1,0 +1,265 @@
+#!/usr/bin/env bash
+# Set up this machine and run the whole test suite. CI runs this script through
+# .ci/run on a fresh clone, so every set-up step the tests need lives here.
+#
+# Stages: check the tools, install missing Debian packages (as root, with
+# apt-get), create or refresh the Python environment in .venv, check the test
+# images, then build and test the workspace. Each stage prints its duration.
+#
+# Environment variables:
+#   CI=true              plain output and settings for a one-off build.
+#   DCGAN_SKIP_CARGO=1   stop after the set-up stages (no build, no tests).
+#   DCGAN_SKIP_DOCS=1    skip the `cargo doc` stage, which warns on broken
+#                        doc links but checks every dependency once more.
+#   DCGAN_BASE_PYTHON    interpreter that creates .venv (default: python3).
+#
+# Exported for the tests:
+#   DCGAN_PYTHON         the .venv interpreter, with numpy, onnx and onnxruntime.
+set -euo pipefail
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REQUIREMENTS="$REPO_ROOT/scripts/requirements.txt"
+VENV="$REPO_ROOT/.venv"
+VENV_STAMP="$VENV/.requirements.sha256"
+DATA_DIR="$(cd "$REPO_ROOT/.." && pwd)/shared/data"
+BASE_PYTHON="${DCGAN_BASE_PYTHON:-python3}"
+MIN_PYTHON="3.11"
+
+# Debian packages the set-up or the tests need, as "PACKAGE|CHECK": CHECK is a
+# shell command that succeeds when what the tests use from PACKAGE is present.
+# Only missing ones are installed. Keep this list to what is used today.
+# The checks are single-quoted because install_debian_packages evaluates them.
+# shellcheck disable=SC2016
+DEBIAN_REQUIREMENTS=(
+    'python3|command -v "$BASE_PYTHON"'
+    'python3-venv|"$BASE_PYTHON" -c "import ensurepip, venv"'
+)
+
+STAGE_TIMES=()
+CURRENT_STAGE=""
+STAGE_START_MICROSECONDS=0
+
+log() {
+    printf 'test.sh: %s\n' "$*"
+}
+
+fail() {
+    printf 'test.sh: error: %s\n' "$*" >&2
+    exit 1
+}
+
+now_microseconds() {
+    local now=${EPOCHREALTIME/[.,]/}
+    echo "$now"
+}
+
+format_seconds() {
+    local microseconds=$1
+    printf '%d.%01d s' $((microseconds / 1000000)) $((microseconds % 1000000 / 100000))
+}
+
+report_exit() {
+    local status=$?
+    if [[ $status -ne 0 && -n $CURRENT_STAGE ]]; then
+        local elapsed=$(($(now_microseconds) - STAGE_START_MICROSECONDS))
+        printf 'test.sh: stage "%s" failed with exit status %d after %s\n' \
+            "$CURRENT_STAGE" "$status" "$(format_seconds "$elapsed")" >&2
+    fi
+}
+trap report_exit EXIT
+
+# Run one stage: a shell function and its arguments, timed.
+run_stage() {
+    local name=$1
+    shift
+
+    CURRENT_STAGE=$name
+    STAGE_START_MICROSECONDS=$(now_microseconds)
+    printf '\n==> %s\n' "$name"
+
+    "$@"
+
+    local elapsed
+    elapsed=$(format_seconds $(($(now_microseconds) - STAGE_START_MICROSECONDS)))
+    STAGE_TIMES+=("$(printf '%-32s %s' "$name" "$elapsed")")
+    printf '<== %s: done in %s\n' "$name" "$elapsed"
+    CURRENT_STAGE=""
+}
+
+print_stage_times() {
+    printf '\nStage times:\n'
+    printf '  %s\n' "${STAGE_TIMES[@]}"
+}
+
+# --- set-up stages ---------------------------------------------------------
+
+check_tools() {
+    command -v cargo >/dev/null \
+        || fail "cargo not found on PATH: install the Rust toolchain with rustup (https://rustup.rs), then rerun"
+    command -v rustc >/dev/null \
+        || fail "rustc not found on PATH: install the Rust toolchain with rustup (https://rustup.rs), then rerun"
+
+    if [[ -n ${DCGAN_BASE_PYTHON:-} ]] && ! command -v "$DCGAN_BASE_PYTHON" >/dev/null; then
+        fail "DCGAN_BASE_PYTHON=$DCGAN_BASE_PYTHON is not an executable: point it at a Python $MIN_PYTHON interpreter or unset it"
+    fi
+
+    cargo --version
+    rustc --version
+    if command -v rustup >/dev/null; then
+        rustup --version 2>/dev/null
+        rustup show active-toolchain
+    else
+        log "rustup not found: using the toolchain on PATH as it is"
+    fi
+}
+
+install_debian_packages() {
+    local missing=()
+    local entry package check
+    for entry in "${DEBIAN_REQUIREMENTS[@]}"; do
+        package=${entry%%|*}
+        check=${entry#*|}
+        if ! (eval "$check") >/dev/null 2>&1; then
+            missing+=("$package")
+        fi
+    done
+
+    if [[ ${#missing[@]} -eq 0 ]]; then
+        log "all needed Debian packages are present"
+        return
+    fi
+
+    if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+        fail "missing packages: ${missing[*]}. Install them (on Debian: apt-get install ${missing[*]}) and rerun"
+    fi
+
+    log "installing missing Debian packages: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+    for entry in "${DEBIAN_REQUIREMENTS[@]}"; do
+        package=${entry%%|*}
+        check=${entry#*|}
+        (eval "$check") >/dev/null 2>&1 \
+            || fail "Debian package $package is installed but the check '$check' still fails"
+    done
+}
+
+check_python_version() {
+    local version
+    version=$("$BASE_PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    if ! "$BASE_PYTHON" -c "import sys; sys.exit(sys.version_info < tuple(map(int, '$MIN_PYTHON'.split('.'))))"; then
+        fail "$BASE_PYTHON is Python $version, but the pinned packages in scripts/requirements.txt need Python $MIN_PYTHON or newer: set DCGAN_BASE_PYTHON to a newer interpreter"
+    fi
+    log "$("$BASE_PYTHON" --version) at $(command -v "$BASE_PYTHON")"
+}
+
+# The stamp changes with the requirements and with the base interpreter, so a
+# rerun with neither changed skips pip entirely.
+requirements_stamp() {
+    {
+        cat "$REQUIREMENTS"
+        "$BASE_PYTHON" -c 'import sys; print(sys.version); print(sys.base_prefix)'
+    } | sha256sum | cut -d' ' -f1
+}
+
+setup_python_env() {
+    check_python_version
+
+    local stamp
+    stamp=$(requirements_stamp)
+    if [[ -x $VENV/bin/python && -f $VENV_STAMP && $(cat "$VENV_STAMP") == "$stamp" ]]; then
+        log ".venv is up to date with scripts/requirements.txt"
+    else
+        log "creating .venv from scripts/requirements.txt"
+        rm -f "$VENV_STAMP"
+        "$BASE_PYTHON" -m venv --clear "$VENV"
+        "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input \
+            --progress-bar off --quiet --requirement "$REQUIREMENTS" \
+            || fail "pip could not install scripts/requirements.txt into .venv (see pip's output above)"
+        echo "$stamp" >"$VENV_STAMP"
+    fi
+
+    "$VENV/bin/python" -c 'import numpy, onnx, onnxruntime
+print(f"numpy {numpy.__version__}, onnx {onnx.__version__}, onnxruntime {onnxruntime.__version__}")' \
+        || fail ".venv cannot import numpy, onnx and onnxruntime: delete .venv and rerun"
+}
+
+check_test_data() {
+    local faces="$DATA_DIR/faces"
+    local awkward="$DATA_DIR/awkward-images"
+
+    [[ -d $faces ]] || fail "test images not found: $faces must be a directory of JPEG faces"
+    [[ -d $awkward ]] || fail "test images not found: $awkward must be a directory of unusual images"
+
+    local count
+    count=$(find "$faces" -maxdepth 1 -type f -iname '*.jp*g' | wc -l)
+    [[ $count -gt 0 ]] || fail "no JPEG files found in $faces"
+    log "$count face images in $(cd "$faces" && pwd)"
+    log "$(find "$awkward" -type f | wc -l) files in $(cd "$awkward" && pwd)"
+}
+
+# --- cargo stages ----------------------------------------------------------
+
+build_runtime_no_std() {
+    # The runtime's core is no_std + alloc, and this build catches std items
+    # that the crate uses without its `std` feature.
+    # NOTE: a host build cannot catch a dependency that needs std. That needs a
+    # build for a target without std, such as thumbv7em-none-eabihf.
+    cargo build "${CARGO_LOCKED[@]}" -p dcgan-runtime --no-default-features
+}
+
+run_workspace_tests() {
+    cargo test "${CARGO_LOCKED[@]}" --workspace --all-targets
+}
+
+run_doc_tests() {
+    cargo test "${CARGO_LOCKED[@]}" --workspace --doc
+}
+
+check_docs() {
+    RUSTDOCFLAGS="${RUSTDOCFLAGS:-} -D warnings" cargo doc "${CARGO_LOCKED[@]}" --workspace --no-deps
+}
+
+# --- main ------------------------------------------------------------------
+
+main() {
+    if [[ $# -gt 0 ]]; then
+        echo "usage: scripts/test.sh (no arguments; see the header of this script for the environment variables)" >&2
+        exit 2
+    fi
+    cd "$REPO_ROOT"
+
+    CARGO_LOCKED=()
+    if [[ ${CI:-} == true ]]; then
+        export CARGO_TERM_COLOR=never
+        # A fresh clone builds once, so incremental compilation only costs time.
+        export CARGO_INCREMENTAL=0
+        # CI must test the committed Cargo.lock, not one it resolves anew.
+        CARGO_LOCKED=(--locked)
+    fi
+    export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
+
+    run_stage "tools" check_tools
+    run_stage "Debian packages" install_debian_packages
+    run_stage "Python environment (.venv)" setup_python_env
+    run_stage "test images" check_test_data
+    export DCGAN_PYTHON="$VENV/bin/python"
+
+    if [[ ${DCGAN_SKIP_CARGO:-} == 1 ]]; then
+        log "DCGAN_SKIP_CARGO=1: skipping the build and the tests"
+    else
+        run_stage "no_std runtime build" build_runtime_no_std
+        run_stage "cargo test (all targets)" run_workspace_tests
+        run_stage "cargo test (doc tests)" run_doc_tests
+        if [[ ${DCGAN_SKIP_DOCS:-} == 1 ]]; then
+            log "DCGAN_SKIP_DOCS=1: skipping cargo doc"
+        else
+            run_stage "cargo doc" check_docs
+        fi
+    fi
+
+    print_stage_times
+}
+
+main "$@"
