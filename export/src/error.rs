@@ -1,0 +1,134 @@
+//! The error type of every export step.
+
+use std::io;
+use std::path::PathBuf;
+
+use dcgan_runtime::weights::WeightsError;
+
+/// A failure to read a checkpoint or to write an export.
+///
+/// Variants about a file name it, and variants about a tensor name the tensor.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The checkpoint file does not exist.
+    #[error("checkpoint {} not found: run `dcgan train` first to create it", path.display())]
+    CheckpointNotFound {
+        /// The missing file.
+        path: PathBuf,
+    },
+    /// A file exists but could not be read.
+    #[error("failed to read {}: {source}", path.display())]
+    Read {
+        /// The unreadable file.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// A file or its temporary sibling could not be written or renamed.
+    #[error("failed to write {}: {source}", path.display())]
+    Write {
+        /// The file that failed.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The file is not a readable safetensors file (empty, truncated or garbage).
+    #[error("{} is not a valid safetensors checkpoint: {reason}", path.display())]
+    InvalidCheckpoint {
+        /// The rejected file.
+        path: PathBuf,
+        /// The safetensors parser's error message.
+        reason: String,
+    },
+    /// A metadata entry is missing or invalid.
+    #[error("{}: metadata key `{key}` {problem}", path.display())]
+    Metadata {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The metadata key.
+        key: String,
+        /// The problem, as the end of a sentence ("is missing ...").
+        problem: String,
+    },
+    /// A generator tensor is missing from the checkpoint.
+    #[error("{}: tensor {name} is missing: the checkpoint holds no complete generator", path.display())]
+    MissingTensor {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The tensor name, such as `netG.main.0.weight`.
+        name: String,
+    },
+    /// A tensor's shape differs from the one the generator spec needs.
+    #[error("{}: {name}: expected shape {expected:?}, found {found:?}", path.display())]
+    TensorShape {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The tensor name.
+        name: String,
+        /// Shape the spec in the metadata needs.
+        expected: Vec<usize>,
+        /// Shape in the file.
+        found: Vec<usize>,
+    },
+    /// A tensor is not stored as 32-bit floats.
+    #[error("{}: {name}: expected dtype F32, found {found}", path.display())]
+    TensorDtype {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The tensor name.
+        name: String,
+        /// The dtype in the file.
+        found: String,
+    },
+    /// A tensor contains NaN or infinite values.
+    #[error("{}: {name} holds {count} NaN or infinite values: the training run diverged, so the generator is unusable", path.display())]
+    NonFinite {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The tensor name.
+        name: String,
+        /// Number of non-finite values.
+        count: usize,
+    },
+    /// The weights do not fit their spec.
+    #[error("invalid generator weights: {0}")]
+    Weights(#[from] WeightsError),
+    /// A BatchNorm epsilon other than the one checkpoints assume.
+    #[error("layer {layer}: BatchNorm eps {eps} cannot be stored: checkpoints assume PyTorch's default {expected}")]
+    BatchNormEps {
+        /// Layer index, from 0 at the latent.
+        layer: usize,
+        /// The rejected epsilon.
+        eps: f32,
+        /// The epsilon checkpoints assume.
+        expected: f32,
+    },
+    /// Extra ONNX metadata tries to set a key the exporter derives itself.
+    #[error("ONNX metadata key `{key}` is reserved: the exporter sets it from the generator spec")]
+    ReservedMetadataKey {
+        /// The rejected key.
+        key: String,
+    },
+    /// Extra ONNX metadata names a key twice.
+    #[error("ONNX metadata key `{key}` is given twice")]
+    DuplicateMetadataKey {
+        /// The repeated key.
+        key: String,
+    },
+    /// The serialized model would exceed protobuf's 2 GiB message limit.
+    #[error("the ONNX model would be {bytes} bytes, over the 2 GiB protobuf limit: use a smaller ngf or image size")]
+    TooLarge {
+        /// Estimated size of the encoded model.
+        bytes: usize,
+    },
+    /// safetensors failed to serialize the tensors.
+    #[error("failed to serialize checkpoint {}: {reason}", path.display())]
+    Serialize {
+        /// The destination file.
+        path: PathBuf,
+        /// The safetensors writer's error message.
+        reason: String,
+    },
+}

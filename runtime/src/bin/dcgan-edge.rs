@@ -1,0 +1,189 @@
+//! `dcgan-edge`: generates faces from an exported generator ONNX file.
+
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use dcgan_runtime::grid::{make_grid, save_png_atomic};
+use dcgan_runtime::TractGenerator;
+use image::RgbImage;
+
+/// Padding between grid tiles, in pixels, as in torchvision's `make_grid`.
+const GRID_PADDING: usize = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "dcgan-edge",
+    version,
+    about = "Runs an exported DCGAN generator on this device"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generates faces as PNG files, and optionally a grid of all of them.
+    Generate(GenerateArgs),
+    /// Prints a model's latent length, image size and metadata.
+    Info {
+        /// Generator ONNX file, as written by `dcgan export`.
+        #[arg(long)]
+        model: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct GenerateArgs {
+    /// Generator ONNX file, as written by `dcgan export`.
+    #[arg(long)]
+    model: PathBuf,
+    /// Number of faces to generate.
+    #[arg(long, default_value_t = 64)]
+    count: usize,
+    /// Seed of the latents: face k of a seed is the same in every run.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Index of the first face; files are numbered by face index.
+    #[arg(long, default_value_t = 0)]
+    first: u64,
+    /// Directory for the face_NNNNN.png files; created if missing.
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write all faces as one grid PNG to this file.
+    #[arg(long)]
+    grid: Option<PathBuf>,
+    /// Faces per inference call; each batch size used costs one plan build.
+    #[arg(long, default_value = "16")]
+    batch_size: NonZeroUsize,
+}
+
+fn main() -> Result<()> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    match Cli::parse().command {
+        Command::Generate(args) => generate(&args),
+        Command::Info { model } => info(&model),
+    }
+}
+
+/// Generates and saves one batch at a time, so memory stays bounded by the
+/// batch size unless a grid needs every face.
+fn generate(args: &GenerateArgs) -> Result<()> {
+    let mut generator = TractGenerator::load(&args.model)?;
+    let size = generator.image_size();
+    let batch_size = args.batch_size.get();
+    if args.first.checked_add(args.count as u64).is_none() {
+        bail!(
+            "--first {} plus --count {} overflows the 64-bit face index",
+            args.first,
+            args.count
+        );
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("failed to create output directory {}", args.out.display()))?;
+
+    let started = Instant::now();
+    let mut grid_faces = Vec::new();
+    for start in (0..args.count).step_by(batch_size) {
+        let first = args.first + start as u64;
+        let faces = generator.generate_faces(
+            args.seed,
+            first,
+            batch_size.min(args.count - start),
+            batch_size,
+        )?;
+        for (offset, face) in faces.iter().enumerate() {
+            let path = args
+                .out
+                .join(format!("face_{:05}.png", first + offset as u64));
+            save_png_atomic(&face_image(face, size)?, &path)?;
+        }
+        if args.grid.is_some() {
+            grid_faces.extend(faces);
+        }
+    }
+    log::info!(
+        "generated and saved {} faces in {:.2?}",
+        args.count,
+        started.elapsed()
+    );
+    println!(
+        "wrote {} faces of {size}x{size} to {}",
+        args.count,
+        args.out.display()
+    );
+
+    if let Some(grid_path) = &args.grid {
+        write_grid(&grid_faces, size, grid_path)?;
+    }
+    Ok(())
+}
+
+fn face_image(rgb: &[u8], size: usize) -> Result<RgbImage> {
+    let side = u32::try_from(size).context("image size does not fit in u32")?;
+    match RgbImage::from_raw(side, side, rgb.to_vec()) {
+        Some(image) => Ok(image),
+        None => bail!(
+            "a generated face has {} bytes, expected {} for {size}x{size} RGB",
+            rgb.len(),
+            3 * size * size
+        ),
+    }
+}
+
+/// Writes the faces as a grid of `ceil(sqrt(count))` columns.
+fn write_grid(faces: &[Vec<u8>], size: usize, path: &Path) -> Result<()> {
+    if faces.is_empty() {
+        println!("no faces, so no grid was written");
+        return Ok(());
+    }
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("failed to create grid directory {}", parent.display()))?;
+    }
+
+    let columns = ceil_sqrt(faces.len());
+    let tiles: Vec<&[u8]> = faces.iter().map(Vec::as_slice).collect();
+    let grid = make_grid(&tiles, size, columns, GRID_PADDING);
+    save_png_atomic(&grid, path)?;
+    println!(
+        "wrote a {}x{} grid of {} faces to {}",
+        grid.width(),
+        grid.height(),
+        faces.len(),
+        path.display()
+    );
+    Ok(())
+}
+
+fn ceil_sqrt(n: usize) -> usize {
+    let root = n.isqrt();
+    if root * root < n {
+        root + 1
+    } else {
+        root
+    }
+}
+
+fn info(model: &Path) -> Result<()> {
+    let generator = TractGenerator::load(model)?;
+    println!("model:      {}", model.display());
+    println!("nz:         {}", generator.nz());
+    println!("channels:   {}", generator.channels());
+    println!("image size: {0}x{0}", generator.image_size());
+    if generator.metadata().is_empty() {
+        println!("metadata:   none");
+    } else {
+        println!("metadata:");
+        for (key, value) in generator.metadata() {
+            println!("  {key} = {value}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,27 @@
+//! Runs a DCGAN generator on edge devices.
+//!
+//! The core is `#![no_std]` with `alloc`: the architecture description
+//! ([`spec`]), seeded latents ([`latent`]), pixel conversion ([`pixel`]) and a
+//! naive scalar forward pass ([`reference`](mod@reference)) that checks the other backends.
+//! The `std` feature adds the tract ONNX backend (`tract`), image grids
+//! (`grid`) and the board binary `dcgan-edge`.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod latent;
+pub mod pixel;
+pub mod reference;
+pub mod spec;
+pub mod weights;
+
+#[cfg(feature = "std")]
+pub mod grid;
+#[cfg(feature = "std")]
+pub mod tract;
+
+pub use spec::{Activation, GeneratorSpec, LayerSpec, SpecError};
+pub use weights::{BatchNormWeights, GeneratorWeights, LayerWeights};
+#[cfg(feature = "std")]
+pub use tract::{RuntimeError, TractGenerator};
