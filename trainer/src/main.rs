@@ -1,0 +1,398 @@
+//! `dcgan`: trains the PyTorch DCGAN tutorial's model and exports it to ONNX.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use dcgan_trainer::checkpoint::{checkpoint_path, read_checkpoint_info};
+use dcgan_trainer::data::folder::{load_folder_with_progress, LoadOptions, LoadReport};
+use dcgan_trainer::data::ImageSet;
+use dcgan_trainer::train::{IterationStats, ResumeOverrides, RunStart, StopReason, TrainObserver, TrainSummary};
+use dcgan_trainer::TrainConfig;
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
+
+#[derive(Parser)]
+#[command(
+    name = "dcgan",
+    version,
+    about = "Train the PyTorch DCGAN tutorial's face generator with candle and export it to ONNX"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a DCGAN on a folder of images, or resume a run.
+    Train(TrainArgs),
+    /// Export a run's generator to an ONNX file.
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Folder of training images (JPEG, PNG, GIF, BMP, WebP). On --resume
+    /// it defaults to the folder the run was trained on.
+    #[arg(long, value_name = "DIR", required_unless_present = "resume")]
+    data: Option<PathBuf>,
+
+    /// Run directory for config.json, checkpoint.safetensors, losses.csv,
+    /// losses.png and samples/; it must not hold a checkpoint yet.
+    #[arg(long, value_name = "RUN_DIR", required_unless_present = "resume", conflicts_with = "resume")]
+    out: Option<PathBuf>,
+
+    /// Continue the run in RUN_DIR from its checkpoint, with its stored
+    /// settings. Only --data, --device, --workers, --strict and --stop-after
+    /// may be given with it.
+    #[arg(long, value_name = "RUN_DIR")]
+    resume: Option<PathBuf>,
+
+    #[command(flatten)]
+    hyper: HyperArgs,
+
+    /// Compute device: cpu, cuda, cuda:N, metal or metal:N [default: cpu,
+    /// or the run's device on --resume].
+    #[arg(long, value_name = "DEVICE")]
+    device: Option<String>,
+
+    /// Threads that decode images; 0 uses all cores [default: 0, or the
+    /// run's setting on --resume].
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+
+    /// Fail on the first unreadable image instead of skipping it.
+    #[arg(long)]
+    strict: bool,
+
+    /// Stop after this global iteration (counted from 1) and write a
+    /// checkpoint; the schedule of the full run stays the same.
+    #[arg(long, value_name = "ITERATION")]
+    stop_after: Option<u64>,
+}
+
+/// Settings fixed at the start of a run.
+#[derive(Args)]
+struct HyperArgs {
+    /// Passes over the data set.
+    #[arg(long, value_name = "N", default_value_t = TrainConfig::default().epochs, conflicts_with = "resume")]
+    epochs: u64,
+
+    /// Images per batch.
+    #[arg(long, value_name = "N", default_value_t = TrainConfig::default().batch_size, conflicts_with = "resume")]
+    batch_size: usize,
+
+    /// Adam learning rate of both networks.
+    #[arg(long, value_name = "RATE", default_value_t = TrainConfig::default().lr, conflicts_with = "resume")]
+    lr: f64,
+
+    /// Adam's first-moment decay rate.
+    #[arg(long, value_name = "BETA", default_value_t = TrainConfig::default().beta1, conflicts_with = "resume")]
+    beta1: f64,
+
+    /// Length of the latent vector.
+    #[arg(long, value_name = "N", default_value_t = TrainConfig::default().nz, conflicts_with = "resume")]
+    nz: usize,
+
+    /// Feature maps in the generator's last hidden layer.
+    #[arg(long, value_name = "N", default_value_t = TrainConfig::default().ngf, conflicts_with = "resume")]
+    ngf: usize,
+
+    /// Feature maps in the discriminator's first layer.
+    #[arg(long, value_name = "N", default_value_t = TrainConfig::default().ndf, conflicts_with = "resume")]
+    ndf: usize,
+
+    /// Height and width of the training images, in pixels: a power of two
+    /// from 8 to 1024.
+    #[arg(long, value_name = "PIXELS", default_value_t = TrainConfig::default().image_size, conflicts_with = "resume")]
+    image_size: usize,
+
+    /// Seed of the initial weights, shuffling, noise and sample latents.
+    #[arg(long, value_name = "SEED", default_value_t = TrainConfig::default().seed, conflicts_with = "resume")]
+    seed: u64,
+
+    /// Iterations between sample grids; 0 writes only the final grid.
+    #[arg(long, value_name = "ITERATIONS", default_value_t = TrainConfig::default().sample_every, conflicts_with = "resume")]
+    sample_every: u64,
+
+    /// Iterations between checkpoints; 0 writes only the final checkpoint.
+    #[arg(long, value_name = "ITERATIONS", default_value_t = TrainConfig::default().checkpoint_every, conflicts_with = "resume")]
+    checkpoint_every: u64,
+
+    /// Batches between progress lines within an epoch; 0 turns them off.
+    #[arg(long, value_name = "BATCHES", default_value_t = TrainConfig::default().log_every, conflicts_with = "resume")]
+    log_every: u64,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// Run directory (or its checkpoint.safetensors) to export from.
+    #[arg(value_name = "RUN_DIR")]
+    run_dir: PathBuf,
+
+    /// ONNX file to write.
+    #[arg(long, value_name = "FILE")]
+    onnx: PathBuf,
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(args) => run_train(args),
+        Command::Export(args) => run_export(&args).map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {}", error_chain(&err));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Joins an error and its causes with ": ", skipping causes whose message
+/// the text already contains: library errors include their cause's message.
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let message = cause.to_string();
+        if text.contains(&message) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&message);
+    }
+    text
+}
+
+fn run_train(args: TrainArgs) -> Result<ExitCode> {
+    let stop = install_interrupt_handler()?;
+    let (summary, report) = match &args.resume {
+        Some(run_dir) => resume_run(&args, run_dir, &stop)?,
+        None => new_run(&args, &stop)?,
+    };
+
+    print_summary(&summary, report.as_ref());
+    if summary.stop_reason == StopReason::Interrupted {
+        // 128 + SIGINT, as shells report a run stopped by Ctrl-C.
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn new_run(args: &TrainArgs, stop: &AtomicBool) -> Result<(TrainSummary, Option<LoadReport>)> {
+    let config = config_from_args(args);
+    config.validate().context("invalid training settings")?;
+    let (Some(data_dir), Some(run_dir)) = (&args.data, &args.out) else {
+        bail!("--data and --out are required to start a run");
+    };
+
+    let (data, report) = load_images(data_dir, config.image_size, config.workers, config.strict)?;
+    let mut observer = CliObserver::new();
+    let trained_from = data_dir.display().to_string();
+    let summary = dcgan_trainer::train(&config, &data, run_dir, &trained_from, &mut observer, stop)
+        .with_context(|| format!("training into {} failed", run_dir.display()))?;
+    observer.bar.finish_and_clear();
+    Ok((summary, Some(report)))
+}
+
+fn resume_run(args: &TrainArgs, run_dir: &Path, stop: &AtomicBool) -> Result<(TrainSummary, Option<LoadReport>)> {
+    let info = read_checkpoint_info(&checkpoint_path(run_dir))
+        .with_context(|| format!("cannot resume {}", run_dir.display()))?;
+    let data_dir = match &args.data {
+        Some(dir) => dir.clone(),
+        None if info.trained_from == "synthetic" => {
+            bail!("{} was trained on synthetic faces: pass --data DIR to resume it on a folder", run_dir.display())
+        }
+        None => PathBuf::from(&info.trained_from),
+    };
+
+    let config = &info.config;
+    let workers = args.workers.unwrap_or(config.workers);
+    let (data, report) = load_images(&data_dir, config.image_size, workers, args.strict || config.strict)?;
+    let overrides = ResumeOverrides { device: args.device.clone(), stop_after: args.stop_after };
+    let mut observer = CliObserver::new();
+    let summary = dcgan_trainer::resume_with(run_dir, &data, &overrides, &mut observer, stop)
+        .with_context(|| format!("resuming {} failed", run_dir.display()))?;
+    observer.bar.finish_and_clear();
+    Ok((summary, Some(report)))
+}
+
+fn config_from_args(args: &TrainArgs) -> TrainConfig {
+    let hyper = &args.hyper;
+    let defaults = TrainConfig::default();
+    TrainConfig {
+        epochs: hyper.epochs,
+        batch_size: hyper.batch_size,
+        lr: hyper.lr,
+        beta1: hyper.beta1,
+        nz: hyper.nz,
+        ngf: hyper.ngf,
+        ndf: hyper.ndf,
+        image_size: hyper.image_size,
+        seed: hyper.seed,
+        sample_every: hyper.sample_every,
+        checkpoint_every: hyper.checkpoint_every,
+        log_every: hyper.log_every,
+        device: args.device.clone().unwrap_or(defaults.device.clone()),
+        workers: args.workers.unwrap_or(defaults.workers),
+        strict: args.strict,
+        stop_after: args.stop_after,
+        ..defaults
+    }
+}
+
+fn load_images(dir: &Path, image_size: usize, workers: usize, strict: bool) -> Result<(ImageSet, LoadReport)> {
+    let options = LoadOptions { image_size, threads: workers, strict, limit: None };
+    let bar = ProgressBar::new(0);
+    bar.set_style(style("{spinner} loading images [{bar:30}] {pos}/{len} ({eta} left)"));
+    let loaded = load_folder_with_progress(dir, &options, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    });
+    bar.finish_and_clear();
+    loaded.with_context(|| format!("cannot load training images from {}", dir.display()))
+}
+
+fn style(template: &str) -> ProgressStyle {
+    // The templates are constants of this file, so any run of the binary
+    // catches a parse failure. The default bar is a safe fallback.
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+/// Sets a flag on the first Ctrl-C, which makes training checkpoint and
+/// stop; a second Ctrl-C exits at once.
+fn install_interrupt_handler() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("\ninterrupted again: exiting without a final checkpoint");
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupt received: writing a checkpoint after this iteration (Ctrl-C again to exit now)");
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    Ok(stop)
+}
+
+/// Prints log lines and drives a progress bar with images/s and ETA.
+struct CliObserver {
+    bar: ProgressBar,
+    iteration: u64,
+}
+
+impl CliObserver {
+    fn new() -> Self {
+        Self { bar: ProgressBar::hidden(), iteration: 0 }
+    }
+
+    fn print(&self, line: &str) {
+        self.bar.suspend(|| println!("{line}"));
+    }
+}
+
+impl TrainObserver for CliObserver {
+    fn on_start(&mut self, start: &RunStart) {
+        self.print(&format!(
+            "training on {} images, {} iterations per epoch, device {} (netG {} parameters, netD {})",
+            start.dataset_len,
+            start.batches_per_epoch,
+            start.device,
+            start.generator_parameters,
+            start.discriminator_parameters
+        ));
+        let batch_size = start.batch_size as f64;
+        let template =
+            "{spinner} [{elapsed_precise}] [{bar:30}] {pos}/{len} it, {images_per_second} images/s, ETA {eta} {msg}";
+        let style = style(template).with_key(
+            "images_per_second",
+            move |state: &ProgressState, out: &mut dyn std::fmt::Write| {
+                let _ = write!(out, "{:.1}", state.per_sec() * batch_size);
+            },
+        );
+        self.bar = ProgressBar::new(start.total_iterations).with_style(style).with_position(start.start_iteration);
+        self.bar.reset_eta();
+        self.iteration = start.start_iteration;
+    }
+
+    fn on_iteration(&mut self, stats: &IterationStats) {
+        self.iteration = stats.iteration;
+        self.bar.set_position(stats.iteration);
+        self.bar.set_message(format!("Loss_D {:.3} Loss_G {:.3}", stats.loss_d, stats.loss_g));
+    }
+
+    fn on_log_line(&mut self, line: &str) {
+        self.print(line);
+    }
+
+    fn on_sample(&mut self, path: &Path) {
+        self.print(&format!("wrote sample grid {}", path.display()));
+    }
+
+    fn on_checkpoint(&mut self, path: &Path) {
+        self.print(&format!("wrote checkpoint of iteration {}: {}", self.iteration, path.display()));
+    }
+}
+
+fn print_summary(summary: &TrainSummary, report: Option<&LoadReport>) {
+    let status = match summary.stop_reason {
+        StopReason::Completed => "completed".to_owned(),
+        StopReason::StopAfter => format!("stopped after iteration {} (--stop-after)", summary.iteration),
+        StopReason::Interrupted => format!("interrupted after iteration {}", summary.iteration),
+    };
+    println!("\nrun {status}");
+    println!(
+        "  iterations:  {} of {} ({} in this session)",
+        summary.iteration,
+        summary.total_iterations,
+        summary.iteration - summary.start_iteration
+    );
+    println!("  throughput:  {:.1} images/s over {:.1} s", summary.images_per_second(), summary.elapsed.as_secs_f64());
+    if let Some(last) = &summary.last {
+        println!("  last:        {}", last.log_line());
+    }
+    if let Some(report) = report {
+        println!(
+            "  images:      {} loaded, {} skipped, {} hidden files ignored",
+            report.loaded,
+            report.skipped.len(),
+            report.hidden
+        );
+    }
+    println!("  checkpoint:  {}", summary.checkpoint.display());
+    if let Some(sample) = &summary.sample {
+        println!("  samples:     {}", sample.display());
+    }
+    println!("  loss log:    {}", summary.loss_log.display());
+    if let Some(plot) = &summary.loss_plot {
+        println!("  loss plot:   {}", plot.display());
+    }
+    if summary.stop_reason != StopReason::Completed {
+        let run_dir = summary.checkpoint.parent().unwrap_or(Path::new("."));
+        println!("continue with: dcgan train --resume {}", run_dir.display());
+    }
+}
+
+fn run_export(args: &ExportArgs) -> Result<()> {
+    let summary = dcgan_export::export_checkpoint(&args.run_dir, &args.onnx)
+        .with_context(|| format!("cannot export {}", args.run_dir.display()))?;
+    let spec = summary.spec;
+    println!(
+        "wrote {} ({} bytes): generator nz={} ngf={} nc={} {}x{}",
+        summary.path.display(),
+        summary.bytes,
+        spec.nz,
+        spec.ngf,
+        spec.nc,
+        spec.image_size,
+        spec.image_size
+    );
+    Ok(())
+}

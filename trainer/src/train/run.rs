@@ -1,0 +1,327 @@
+//! One training session: the iteration loop and what it writes.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+
+use super::loss_log::{read_loss_log, LossLog};
+use super::samples::{final_sample_path, fixed_noise, sample_path, write_sample_grid};
+use super::{
+    IterationStats, RunStart, StopReason, TrainError, TrainObserver, TrainSummary, LOSSES_FILE, LOSS_PLOT_FILE,
+};
+use crate::checkpoint::{checkpoint_path, save_checkpoint, CheckpointInfo, RunProgress};
+use crate::config::TrainConfig;
+use crate::data::ImageSet;
+use crate::loss::bce_with_logits_const;
+use crate::model::Mode;
+use crate::rng::{epoch_permutation, iteration_noise};
+use crate::state::TrainingState;
+
+/// Label of real images.
+const REAL_LABEL: f32 = 1.0;
+/// Label of generated images.
+const FAKE_LABEL: f32 = 0.0;
+
+/// Losses and mean discriminator outputs of one iteration.
+struct StepOutput {
+    loss_d: f32,
+    loss_g: f32,
+    d_x: f32,
+    d_g_z1: f32,
+    d_g_z2: f32,
+}
+
+/// Everything a training session needs, from the first iteration it runs to
+/// its final outputs.
+pub(super) struct Session<'a> {
+    config: TrainConfig,
+    data: &'a ImageSet,
+    run_dir: &'a Path,
+    trained_from: String,
+    state: TrainingState,
+    device: Device,
+    log: LossLog,
+    fixed_noise: Tensor,
+    batches_per_epoch: u64,
+    total_iterations: u64,
+    batch_values: Vec<f32>,
+    last_checkpoint: Option<u64>,
+    last_sample: Option<(u64, PathBuf)>,
+}
+
+impl<'a> Session<'a> {
+    pub(super) fn new(
+        config: TrainConfig,
+        data: &'a ImageSet,
+        run_dir: &'a Path,
+        trained_from: &str,
+        state: TrainingState,
+        device: Device,
+        log: LossLog,
+    ) -> Result<Self, TrainError> {
+        let fixed_noise = fixed_noise(config.seed, config.nz, &device)
+            .map_err(|source| TrainError::Tensor { context: "creating the fixed latents", source })?;
+        let batches_per_epoch = data.len().div_ceil(config.batch_size) as u64;
+        let total_iterations = batches_per_epoch * config.epochs;
+        Ok(Self {
+            config,
+            data,
+            run_dir,
+            trained_from: trained_from.to_owned(),
+            state,
+            device,
+            log,
+            fixed_noise,
+            batches_per_epoch,
+            total_iterations,
+            batch_values: Vec::new(),
+            last_checkpoint: None,
+            last_sample: None,
+        })
+    }
+
+    /// Runs from `start_iteration` completed iterations until the end, the
+    /// `stop_after` iteration or `stop`, then writes the final outputs.
+    pub(super) fn run(
+        mut self,
+        start_iteration: u64,
+        observer: &mut dyn TrainObserver,
+        stop: &AtomicBool,
+    ) -> Result<TrainSummary, TrainError> {
+        if start_iteration > 0 {
+            // The checkpoint being resumed from already contains this state.
+            self.last_checkpoint = Some(start_iteration);
+        }
+        observer.on_start(&self.run_start(start_iteration));
+
+        let started = Instant::now();
+        let mut iteration = start_iteration;
+        let mut images = 0u64;
+        let mut last = None;
+        let mut permutation: Option<(u64, Vec<usize>)> = None;
+        let stop_reason = loop {
+            if iteration >= self.total_iterations {
+                break StopReason::Completed;
+            }
+            if self.config.stop_after.is_some_and(|limit| iteration >= limit) {
+                break StopReason::StopAfter;
+            }
+            if stop.load(Ordering::Relaxed) {
+                log::info!("stop requested after iteration {iteration}");
+                break StopReason::Interrupted;
+            }
+
+            let epoch = iteration / self.batches_per_epoch;
+            let batch = iteration % self.batches_per_epoch;
+            if permutation.as_ref().is_none_or(|(cached, _)| *cached != epoch) {
+                permutation = Some((epoch, epoch_permutation(self.config.seed, epoch, self.data.len())));
+            }
+            let order = permutation.as_ref().map(|(_, order)| order.as_slice()).unwrap_or_default();
+            let start = batch as usize * self.config.batch_size;
+            let indices = &order[start..(start + self.config.batch_size).min(order.len())];
+
+            iteration += 1;
+            let output = self.step(indices, iteration).map_err(|source| TrainError::Step { iteration, source })?;
+            let stats = self.stats(epoch, batch, iteration, indices.len(), &output);
+            images += indices.len() as u64;
+            last = Some(stats);
+            self.after_iteration(&stats, observer)?;
+        };
+        let elapsed = started.elapsed();
+
+        let (checkpoint, sample, loss_plot) = self.finish(iteration, stop_reason, observer)?;
+        Ok(TrainSummary {
+            stop_reason,
+            start_iteration,
+            iteration,
+            total_iterations: self.total_iterations,
+            images,
+            elapsed,
+            last,
+            checkpoint,
+            sample,
+            loss_log: self.run_dir.join(LOSSES_FILE),
+            loss_plot,
+        })
+    }
+
+    fn run_start(&self, start_iteration: u64) -> RunStart {
+        RunStart {
+            start_iteration,
+            total_iterations: self.total_iterations,
+            batches_per_epoch: self.batches_per_epoch,
+            batch_size: self.config.batch_size,
+            dataset_len: self.data.len(),
+            device: self.config.device.clone(),
+            generator_parameters: self.state.generator.parameter_count(),
+            discriminator_parameters: self.state.discriminator.parameter_count(),
+        }
+    }
+
+    /// Runs one iteration of the tutorial's loop on the images `indices`.
+    fn step(&mut self, indices: &[usize], iteration: u64) -> candle_core::Result<StepOutput> {
+        let size = self.config.image_size;
+        let nz = self.config.nz;
+        let count = indices.len();
+        self.data.fill_batch(indices, &mut self.batch_values);
+        let real = Tensor::from_slice(&self.batch_values, (count, 3, size, size), &self.device)?;
+        let noise_values = iteration_noise(self.config.seed, iteration, count * nz);
+        let noise = Tensor::from_vec(noise_values, (count, nz, 1, 1), &self.device)?;
+
+        let TrainingState { generator, discriminator, generator_optimizer, discriminator_optimizer } = &mut self.state;
+
+        // Discriminator: real images towards 1, detached fakes towards 0.
+        let real_logits = discriminator.forward(&real, Mode::Train)?;
+        let loss_real = bce_with_logits_const(&real_logits, REAL_LABEL)?;
+        let fake = generator.forward(&noise, Mode::Train)?;
+        let fake_logits = discriminator.forward(&fake.detach(), Mode::Train)?;
+        let loss_fake = bce_with_logits_const(&fake_logits, FAKE_LABEL)?;
+        let loss_d = (&loss_real + &loss_fake)?;
+        let discriminator_grads = loss_d.backward()?;
+        discriminator_optimizer.step(&discriminator_grads).map_err(adam_to_candle)?;
+
+        // Generator: the updated discriminator's output on the fakes towards 1.
+        let fake_logits_after = discriminator.forward(&fake, Mode::Train)?;
+        let loss_g = bce_with_logits_const(&fake_logits_after, REAL_LABEL)?;
+        let generator_grads = loss_g.backward()?;
+        generator_optimizer.step(&generator_grads).map_err(adam_to_candle)?;
+
+        Ok(StepOutput {
+            loss_d: loss_d.to_scalar()?,
+            loss_g: loss_g.to_scalar()?,
+            d_x: mean_probability(&real_logits)?,
+            d_g_z1: mean_probability(&fake_logits)?,
+            d_g_z2: mean_probability(&fake_logits_after)?,
+        })
+    }
+
+    fn stats(
+        &self,
+        epoch: u64,
+        batch: u64,
+        iteration: u64,
+        batch_images: usize,
+        output: &StepOutput,
+    ) -> IterationStats {
+        IterationStats {
+            epoch,
+            epochs: self.config.epochs,
+            batch,
+            batches_per_epoch: self.batches_per_epoch,
+            iteration,
+            total_iterations: self.total_iterations,
+            batch_images,
+            loss_d: output.loss_d,
+            loss_g: output.loss_g,
+            d_x: output.d_x,
+            d_g_z1: output.d_g_z1,
+            d_g_z2: output.d_g_z2,
+        }
+    }
+
+    /// Records one iteration and writes the periodic outputs that are due.
+    fn after_iteration(&mut self, stats: &IterationStats, observer: &mut dyn TrainObserver) -> Result<(), TrainError> {
+        self.log.append(stats)?;
+        if !(stats.loss_d.is_finite() && stats.loss_g.is_finite()) {
+            log::warn!(
+                "non-finite loss at iteration {}: Loss_D {} Loss_G {}",
+                stats.iteration,
+                stats.loss_d,
+                stats.loss_g
+            );
+        }
+        observer.on_iteration(stats);
+        if self.config.log_every > 0 && stats.batch % self.config.log_every == 0 {
+            observer.on_log_line(&stats.log_line());
+        }
+
+        let iteration = stats.iteration;
+        if is_due(iteration, self.config.sample_every) {
+            self.sample(iteration, sample_path(self.run_dir, iteration), observer)?;
+        }
+        if is_due(iteration, self.config.checkpoint_every) {
+            self.checkpoint(iteration, observer)?;
+        }
+        Ok(())
+    }
+
+    fn sample(&mut self, iteration: u64, path: PathBuf, observer: &mut dyn TrainObserver) -> Result<(), TrainError> {
+        write_sample_grid(&self.state.generator, &self.fixed_noise, &path)?;
+        observer.on_sample(&path);
+        self.last_sample = Some((iteration, path));
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, iteration: u64, observer: &mut dyn TrainObserver) -> Result<PathBuf, TrainError> {
+        let path = checkpoint_path(self.run_dir);
+        let info = CheckpointInfo {
+            config: self.config.clone(),
+            trained_from: self.trained_from.clone(),
+            progress: RunProgress {
+                epoch: iteration / self.batches_per_epoch,
+                iteration,
+                dataset_len: self.data.len(),
+            },
+        };
+        save_checkpoint(&path, &self.state, &info)?;
+        observer.on_checkpoint(&path);
+        self.last_checkpoint = Some(iteration);
+        Ok(path)
+    }
+
+    /// Writes the checkpoint, the last sample grid and the loss plot for a
+    /// run that stops after `iteration` iterations.
+    fn finish(
+        &mut self,
+        iteration: u64,
+        reason: StopReason,
+        observer: &mut dyn TrainObserver,
+    ) -> Result<(PathBuf, Option<PathBuf>, Option<PathBuf>), TrainError> {
+        let checkpoint = if self.last_checkpoint == Some(iteration) {
+            checkpoint_path(self.run_dir)
+        } else {
+            self.checkpoint(iteration, observer)?
+        };
+
+        if reason == StopReason::Completed {
+            self.sample(iteration, final_sample_path(self.run_dir), observer)?;
+        } else if iteration > 0 && self.last_sample.as_ref().is_none_or(|(done, _)| *done != iteration) {
+            self.sample(iteration, sample_path(self.run_dir, iteration), observer)?;
+        }
+
+        let loss_plot = self.plot_losses()?;
+        let sample = self.last_sample.as_ref().map(|(_, path)| path.clone());
+        Ok((checkpoint, sample, loss_plot))
+    }
+
+    /// Plots every row of the loss log, including rows of earlier sessions.
+    fn plot_losses(&self) -> Result<Option<PathBuf>, TrainError> {
+        let records = read_loss_log(&self.run_dir.join(LOSSES_FILE))?;
+        if records.is_empty() {
+            return Ok(None);
+        }
+        let loss_d: Vec<f32> = records.iter().map(|record| record.loss_d).collect();
+        let loss_g: Vec<f32> = records.iter().map(|record| record.loss_g).collect();
+        let path = self.run_dir.join(LOSS_PLOT_FILE);
+        crate::plot::plot_losses(&loss_d, &loss_g, &path)?;
+        Ok(Some(path))
+    }
+}
+
+fn is_due(iteration: u64, every: u64) -> bool {
+    every > 0 && iteration % every == 0
+}
+
+fn mean_probability(logits: &Tensor) -> candle_core::Result<f32> {
+    candle_nn::ops::sigmoid(logits)?.mean_all()?.to_scalar()
+}
+
+/// Carries an optimizer failure through the step's candle error type.
+fn adam_to_candle(err: crate::adam::AdamError) -> candle_core::Error {
+    match err {
+        crate::adam::AdamError::Candle(source) => source,
+        other => candle_core::Error::Msg(other.to_string()),
+    }
+}
