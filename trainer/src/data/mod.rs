@@ -42,6 +42,12 @@ impl ImageSet {
         self.pixels.is_empty()
     }
 
+    /// Reserves memory for at least `additional` more images, so that loading
+    /// a large folder does not reallocate (and briefly double) the buffer.
+    pub fn reserve(&mut self, additional: usize) {
+        self.pixels.reserve(additional.saturating_mul(self.image_len()));
+    }
+
     /// Appends one image given as interleaved RGB bytes.
     ///
     /// # Panics
