@@ -9,6 +9,7 @@ pub mod adam;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod demo;
 pub mod device;
 pub mod loss;
 pub mod model;

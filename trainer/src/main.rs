@@ -4,13 +4,15 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use dcgan_trainer::checkpoint::{checkpoint_path, read_checkpoint_info};
 use dcgan_trainer::data::folder::{load_folder_with_progress, LoadOptions, LoadReport};
 use dcgan_trainer::data::ImageSet;
-use dcgan_trainer::train::{IterationStats, ResumeOverrides, RunStart, StopReason, TrainObserver, TrainSummary};
+use dcgan_trainer::demo::DemoConfig;
+use dcgan_trainer::train::{IterationStats, LOSS_PLOT_FILE, ResumeOverrides, RunStart, StopReason, TrainObserver, TrainSummary};
 use dcgan_trainer::TrainConfig;
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
@@ -31,6 +33,9 @@ enum Command {
     Train(TrainArgs),
     /// Export a run's generator to an ONNX file.
     Export(ExportArgs),
+    /// Train a reduced DCGAN on built-in synthetic faces, export it and
+    /// generate a grid of faces with the edge runtime; needs no download.
+    Demo(DemoArgs),
 }
 
 #[derive(Args)]
@@ -138,12 +143,45 @@ struct ExportArgs {
     onnx: PathBuf,
 }
 
+#[derive(Args)]
+struct DemoArgs {
+    /// Folder for every output; running the demo again on it continues the
+    /// stored run instead of starting over.
+    #[arg(long, value_name = "DIR", default_value = "demo-run")]
+    out: PathBuf,
+
+    /// Synthetic training images to draw.
+    #[arg(long, value_name = "N", default_value_t = DemoConfig::default().images)]
+    images: usize,
+
+    /// Passes over the synthetic images.
+    #[arg(long, value_name = "N", default_value_t = DemoConfig::default().train.epochs)]
+    epochs: u64,
+
+    /// Images per batch.
+    #[arg(long, value_name = "N", default_value_t = DemoConfig::default().train.batch_size)]
+    batch_size: usize,
+
+    /// Feature maps in the generator's last hidden layer.
+    #[arg(long, value_name = "N", default_value_t = DemoConfig::default().train.ngf)]
+    ngf: usize,
+
+    /// Feature maps in the discriminator's first layer.
+    #[arg(long, value_name = "N", default_value_t = DemoConfig::default().train.ndf)]
+    ndf: usize,
+
+    /// Compute device: cpu, cuda, cuda:N, metal or metal:N.
+    #[arg(long, value_name = "DEVICE", default_value = "cpu")]
+    device: String,
+}
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => run_train(args),
         Command::Export(args) => run_export(&args).map(|()| ExitCode::SUCCESS),
+        Command::Demo(args) => run_demo(&args),
     };
     match result {
         Ok(code) => code,
@@ -395,4 +433,56 @@ fn run_export(args: &ExportArgs) -> Result<()> {
         spec.image_size
     );
     Ok(())
+}
+
+fn run_demo(args: &DemoArgs) -> Result<ExitCode> {
+    let stop = install_interrupt_handler()?;
+    let defaults = DemoConfig::default();
+    let config = DemoConfig {
+        out: args.out.clone(),
+        images: args.images,
+        train: TrainConfig {
+            epochs: args.epochs,
+            batch_size: args.batch_size,
+            ngf: args.ngf,
+            ndf: args.ndf,
+            device: args.device.clone(),
+            ..defaults.train
+        },
+        ..defaults
+    };
+    let started = Instant::now();
+    println!(
+        "demo: {} synthetic faces, {} epochs of a DCGAN with ngf={} ndf={} at batch {}, outputs in {}",
+        config.images,
+        config.train.epochs,
+        config.train.ngf,
+        config.train.ndf,
+        config.train.batch_size,
+        config.out.display()
+    );
+
+    let mut observer = CliObserver::new();
+    let outputs = dcgan_trainer::demo::run_demo(&config, &mut observer, &stop).context("demo failed")?;
+    observer.bar.finish_and_clear();
+    if outputs.training.stop_reason == StopReason::Interrupted {
+        print_summary(&outputs.training, None);
+        return Ok(ExitCode::from(130));
+    }
+
+    println!("\ndemo finished in {:.0} s", started.elapsed().as_secs_f64());
+    println!("  training data:    {}", outputs.data_preview.display());
+    println!("  training run:     {}", outputs.run_dir.display());
+    println!("  sample grids:     {}", outputs.run_dir.join("samples").display());
+    println!("  loss plot:        {}", outputs.run_dir.join(LOSS_PLOT_FILE).display());
+    println!("  generator ONNX:   {}", outputs.onnx.display());
+    println!("  generated faces:  {}", outputs.grid.display());
+    println!(
+        "the same faces from the board binary: cargo run --release -p dcgan-runtime --bin dcgan-edge -- generate \\\n    --model {} --count {} --seed {} --out {} --grid grid.png",
+        outputs.onnx.display(),
+        config.faces,
+        config.face_seed,
+        config.out.join("faces").display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
