@@ -44,6 +44,11 @@ pub struct TrainConfig {
     /// Seed of every random draw: initial weights, shuffling, noise and the
     /// fixed sample latents.
     pub seed: u64,
+    /// Batches of 64 fixed latents over which the generator's BatchNorm
+    /// running statistics are recomputed before each sample grid and
+    /// checkpoint, so eval mode and the exported model match the current
+    /// weights; 0 keeps PyTorch's running averages (momentum 0.1).
+    pub bn_calibration_batches: usize,
     /// Iterations between sample grids; 0 writes only the final grid.
     pub sample_every: u64,
     /// Iterations between checkpoints; 0 writes only the final checkpoint.
@@ -77,6 +82,7 @@ impl Default for TrainConfig {
             nc: 3,
             image_size: 64,
             seed: 999,
+            bn_calibration_batches: 4,
             sample_every: 500,
             checkpoint_every: 500,
             log_every: 50,

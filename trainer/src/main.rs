@@ -119,6 +119,12 @@ struct HyperArgs {
     #[arg(long, value_name = "SEED", default_value_t = TrainConfig::default().seed, conflicts_with = "resume")]
     seed: u64,
 
+    /// Batches of 64 fixed latents over which the generator's BatchNorm
+    /// statistics are recomputed before each sample grid and checkpoint; 0
+    /// keeps PyTorch's running averages.
+    #[arg(long, value_name = "BATCHES", default_value_t = TrainConfig::default().bn_calibration_batches, conflicts_with = "resume")]
+    bn_calibration_batches: usize,
+
     /// Iterations between sample grids; 0 writes only the final grid.
     #[arg(long, value_name = "ITERATIONS", default_value_t = TrainConfig::default().sample_every, conflicts_with = "resume")]
     sample_every: u64,
@@ -169,6 +175,10 @@ struct DemoArgs {
     /// Feature maps in the discriminator's first layer.
     #[arg(long, value_name = "N", default_value_t = DemoConfig::default().train.ndf)]
     ndf: usize,
+
+    /// Height and width of the faces, in pixels: a power of two.
+    #[arg(long, value_name = "PIXELS", default_value_t = DemoConfig::default().train.image_size)]
+    image_size: usize,
 
     /// Compute device: cpu, cuda, cuda:N, metal or metal:N.
     #[arg(long, value_name = "DEVICE", default_value = "cpu")]
@@ -275,6 +285,7 @@ fn config_from_args(args: &TrainArgs) -> TrainConfig {
         ndf: hyper.ndf,
         image_size: hyper.image_size,
         seed: hyper.seed,
+        bn_calibration_batches: hyper.bn_calibration_batches,
         sample_every: hyper.sample_every,
         checkpoint_every: hyper.checkpoint_every,
         log_every: hyper.log_every,
@@ -446,6 +457,7 @@ fn run_demo(args: &DemoArgs) -> Result<ExitCode> {
             batch_size: args.batch_size,
             ngf: args.ngf,
             ndf: args.ndf,
+            image_size: args.image_size,
             device: args.device.clone(),
             ..defaults.train
         },

@@ -67,6 +67,13 @@ impl BatchNorm2d {
         })
     }
 
+    /// Replaces the running statistics with `mean` and `variance`, one value
+    /// per channel.
+    pub fn set_running_stats(&self, mean: &Tensor, variance: &Tensor) -> candle_core::Result<()> {
+        self.running_mean.set(mean)?;
+        self.running_var.set(variance)
+    }
+
     /// Number of channels.
     pub fn channels(&self) -> usize {
         self.weight.elem_count()

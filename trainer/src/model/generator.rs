@@ -118,12 +118,49 @@ impl Generator {
             if let Some(bn) = &layer.batch_norm {
                 x = bn.forward(&x, mode)?;
             }
-            x = match layer.spec.activation {
-                Activation::Relu => super::leaky_relu(&x, 0.0)?,
-                Activation::Tanh => x.tanh()?,
-            };
+            x = apply_activation(&x, layer.spec.activation)?;
         }
         Ok(x)
+    }
+
+    /// Replaces every BatchNorm's running statistics with the population
+    /// statistics of the current weights over the latent `batches`: the mean
+    /// of the batch means and of the unbiased batch variances, as PyTorch
+    /// computes them with `momentum=None` ("precise BatchNorm").
+    ///
+    /// The running averages that training keeps (momentum 0.1) lag behind a
+    /// generator whose weights still change quickly, and early in a run
+    /// eval-mode images then come out nearly uniform grey while train-mode
+    /// images already show faces. Training itself never reads these
+    /// statistics, so recalibrating changes no loss or weight.
+    ///
+    /// # Shapes
+    /// each batch: `[N, nz, 1, 1]` or `[N, nz]` with `N >= 2`.
+    pub fn recalibrate_batch_norm(&self, batches: &[Tensor]) -> candle_core::Result<()> {
+        let mut sums: Vec<Option<(Tensor, Tensor)>> = vec![None; self.layers.len()];
+        for z in batches {
+            let mut x = z.reshape((z.dim(0)?, self.spec.nz, 1, 1))?;
+            for (layer, sum) in self.layers.iter().zip(&mut sums) {
+                x = super::conv::conv_transpose2d(&x, &layer.weight, layer.spec.stride, layer.spec.padding)?;
+                if let Some(bn) = &layer.batch_norm {
+                    let (mean, variance) = channel_statistics(&x)?;
+                    *sum = Some(match sum.take() {
+                        Some((mean_sum, variance_sum)) => ((mean_sum + mean)?, (variance_sum + variance)?),
+                        None => (mean, variance),
+                    });
+                    x = bn.forward(&x, Mode::Train)?;
+                }
+                x = apply_activation(&x, layer.spec.activation)?;
+            }
+        }
+
+        let count = batches.len() as f64;
+        for (layer, sum) in self.layers.iter().zip(sums) {
+            if let (Some(bn), Some((mean_sum, variance_sum))) = (&layer.batch_norm, sum) {
+                bn.set_running_stats(&(mean_sum / count)?, &(variance_sum / count)?)?;
+            }
+        }
+        Ok(())
     }
 
     /// Generates images with the running BatchNorm statistics, as PyTorch's
@@ -134,6 +171,27 @@ impl Generator {
     pub fn forward_eval(&self, z: &Tensor) -> candle_core::Result<Tensor> {
         self.forward(z, Mode::Eval)
     }
+}
+
+fn apply_activation(x: &Tensor, activation: Activation) -> candle_core::Result<Tensor> {
+    match activation {
+        Activation::Relu => super::leaky_relu(x, 0.0),
+        Activation::Tanh => x.tanh(),
+    }
+}
+
+/// Per-channel mean and unbiased variance of `x`, detached.
+///
+/// # Shapes
+/// `x`: `[N, C, H, W]` → two `[C]` tensors.
+fn channel_statistics(x: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+    let (batch, channels, height, width) = x.dims4()?;
+    let count = batch * height * width;
+    let x = x.detach();
+    let mean = x.mean_keepdim((0, 2, 3))?;
+    let squared_sum = x.broadcast_sub(&mean)?.sqr()?.sum_keepdim((0, 2, 3))?;
+    let variance = (squared_sum / (count.max(2) - 1) as f64)?;
+    Ok((mean.reshape(channels)?, variance.reshape(channels)?))
 }
 
 /// PyTorch's `ConvTranspose2d` weight layout: `[in, out, k, k]`.

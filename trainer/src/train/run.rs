@@ -7,7 +7,7 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 
 use super::loss_log::{read_loss_log, LossLog};
-use super::samples::{final_sample_path, fixed_noise, sample_path, write_sample_grid};
+use super::samples::{calibration_noise, final_sample_path, fixed_noise, sample_path, write_sample_grid};
 use super::{
     IterationStats, RunStart, StopReason, TrainError, TrainObserver, TrainSummary, LOSSES_FILE, LOSS_PLOT_FILE,
 };
@@ -44,6 +44,7 @@ pub(super) struct Session<'a> {
     device: Device,
     log: LossLog,
     fixed_noise: Tensor,
+    calibration_noise: Vec<Tensor>,
     batches_per_epoch: u64,
     total_iterations: u64,
     batch_values: Vec<f32>,
@@ -63,6 +64,8 @@ impl<'a> Session<'a> {
     ) -> Result<Self, TrainError> {
         let fixed_noise = fixed_noise(config.seed, config.nz, &device)
             .map_err(|source| TrainError::Tensor { context: "creating the fixed latents", source })?;
+        let calibration_noise = calibration_noise(config.seed, config.nz, config.bn_calibration_batches, &device)
+            .map_err(|source| TrainError::Tensor { context: "creating the calibration latents", source })?;
         let batches_per_epoch = data.len().div_ceil(config.batch_size) as u64;
         let total_iterations = batches_per_epoch * config.epochs;
         Ok(Self {
@@ -74,6 +77,7 @@ impl<'a> Session<'a> {
             device,
             log,
             fixed_noise,
+            calibration_noise,
             batches_per_epoch,
             total_iterations,
             batch_values: Vec::new(),
@@ -247,7 +251,21 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// Recomputes the generator's BatchNorm running statistics for its
+    /// current weights; without calibration batches it keeps the running
+    /// averages, as PyTorch does.
+    fn recalibrate(&self) -> Result<(), TrainError> {
+        if self.calibration_noise.is_empty() {
+            return Ok(());
+        }
+        self.state
+            .generator
+            .recalibrate_batch_norm(&self.calibration_noise)
+            .map_err(|source| TrainError::Tensor { context: "recalibrating BatchNorm", source })
+    }
+
     fn sample(&mut self, iteration: u64, path: PathBuf, observer: &mut dyn TrainObserver) -> Result<(), TrainError> {
+        self.recalibrate()?;
         write_sample_grid(&self.state.generator, &self.fixed_noise, &path)?;
         observer.on_sample(&path);
         self.last_sample = Some((iteration, path));
@@ -265,6 +283,7 @@ impl<'a> Session<'a> {
                 dataset_len: self.data.len(),
             },
         };
+        self.recalibrate()?;
         save_checkpoint(&path, &self.state, &info)?;
         observer.on_checkpoint(&path);
         self.last_checkpoint = Some(iteration);

@@ -33,6 +33,26 @@ pub(crate) fn fixed_noise(seed: u64, nz: usize, device: &Device) -> candle_core:
     Tensor::from_vec(values, (SAMPLE_COUNT, nz, 1, 1), device)
 }
 
+/// Face index of the first calibration latent: far past the fixed latents,
+/// so the two sets never overlap.
+const CALIBRATION_FIRST_INDEX: u64 = 1 << 32;
+
+/// Latents for [`Generator::recalibrate_batch_norm`]: `batches` batches of
+/// 64, fixed by the seed.
+///
+/// # Shapes
+/// Returns `batches` tensors of `[64, nz, 1, 1]`.
+pub(crate) fn calibration_noise(seed: u64, nz: usize, batches: usize, device: &Device) -> candle_core::Result<Vec<Tensor>> {
+    let mut values = vec![0f32; SAMPLE_COUNT * nz];
+    (0..batches)
+        .map(|batch| {
+            let first = CALIBRATION_FIRST_INDEX + (batch * SAMPLE_COUNT) as u64;
+            fill_latents(seed, first, nz, &mut values);
+            Tensor::from_slice(&values, (SAMPLE_COUNT, nz, 1, 1), device)
+        })
+        .collect()
+}
+
 /// Path of the sample grid written after `iteration`.
 pub fn sample_path(run_dir: &Path, iteration: u64) -> PathBuf {
     run_dir.join(SAMPLES_DIR).join(format!("iter_{iteration:06}.png"))
@@ -46,10 +66,9 @@ pub fn final_sample_path(run_dir: &Path) -> PathBuf {
 /// Renders the fixed latents with the generator in eval mode, as an 8x8 grid
 /// with 2-pixel padding, to a PNG at `path`.
 ///
-/// Eval mode uses the BatchNorm running statistics, which start at variance 1
-/// and move 10% of the way to the batch values per iteration. For the first
-/// few dozen iterations they still overstate the variance, so those grids
-/// look nearly uniform grey.
+/// Eval mode uses the BatchNorm running statistics. Unless the run
+/// recalibrates them first (`bn_calibration_batches`), they lag behind the
+/// weights early in a run and the grid looks nearly uniform grey.
 pub(crate) fn write_sample_grid(generator: &Generator, noise: &Tensor, path: &Path) -> Result<(), TrainError> {
     let images = generator.forward_eval(noise).map_err(|source| TrainError::Tensor { context: "sample", source })?;
     let (count, _, size, _) = images.dims4().map_err(|source| TrainError::Tensor { context: "sample", source })?;
