@@ -490,11 +490,12 @@ fn run_demo(args: &DemoArgs) -> Result<ExitCode> {
     println!("  generator ONNX:   {}", outputs.onnx.display());
     println!("  generated faces:  {}", outputs.grid.display());
     println!(
-        "the same faces from the board binary: cargo run --release -p dcgan-runtime --bin dcgan-edge -- generate \\\n    --model {} --count {} --seed {} --out {} --grid grid.png",
+        "the same faces from the board binary: cargo run --release -p dcgan-runtime --bin dcgan-edge -- generate \\\n    --model {} --count {} --seed {} --out {} --grid {}",
         outputs.onnx.display(),
         config.faces,
         config.face_seed,
-        config.out.join("faces").display()
+        config.out.join("faces").display(),
+        config.out.join("faces").join("grid.png").display()
     );
     Ok(ExitCode::SUCCESS)
 }
