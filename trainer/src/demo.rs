@@ -41,8 +41,8 @@ pub struct DemoConfig {
 impl Default for DemoConfig {
     fn default() -> Self {
         // A discriminator half the generator's width keeps the two balanced
-        // over this short run; with equal widths the discriminator wins
-        // within 100 iterations and the generator stalls at grey images.
+        // over this short run. With equal widths the discriminator wins
+        // within 100 iterations, so the generator stalls at grey images.
         let train = TrainConfig {
             epochs: 5,
             batch_size: 64,
@@ -56,15 +56,15 @@ impl Default for DemoConfig {
     }
 }
 
-/// Where the demo put its outputs.
+/// Paths of the demo's outputs.
 #[derive(Clone, Debug)]
 pub struct DemoOutputs {
     /// Grid of 64 synthetic training images.
     pub data_preview: PathBuf,
     /// The training run directory (checkpoint, losses, sample grids).
     pub run_dir: PathBuf,
-    /// What training did in this call: nothing new when an earlier demo had
-    /// already finished the run.
+    /// Summary of the training in this call, which ran no iteration when an
+    /// earlier demo had already finished the run.
     pub training: TrainSummary,
     /// The exported generator.
     pub onnx: PathBuf,
