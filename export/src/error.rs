@@ -10,8 +10,9 @@ use dcgan_runtime::weights::WeightsError;
 /// Variants about a file name it, and variants about a tensor name the tensor.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    /// The checkpoint file does not exist.
-    #[error("checkpoint {} not found: run `dcgan train` first to create it", path.display())]
+    /// The checkpoint file, or the run directory that should hold it, does
+    /// not exist.
+    #[error("no checkpoint at {}: pass a run directory written by `dcgan train --out DIR` or its checkpoint file", path.display())]
     CheckpointNotFound {
         /// The missing file.
         path: PathBuf,

@@ -30,8 +30,10 @@ pub struct ExportSummary {
 /// Exports the generator of a training run to an ONNX file.
 ///
 /// `run_dir` is a run directory or its checkpoint file (see
-/// [`read_generator`]). The model's metadata records `trained_from` and,
-/// where the checkpoint has them, `epoch` and `iteration`.
+/// [`read_generator`]). The model's metadata records `trained_from` (the
+/// training folder's name, without its parent directories, so that a shared
+/// model does not reveal the trainer's file system) and, where the checkpoint
+/// has them, `epoch` and `iteration`.
 ///
 /// # Errors
 ///
@@ -41,7 +43,7 @@ pub fn export_checkpoint(run_dir: &Path, onnx: &Path) -> Result<ExportSummary, E
 
     let mut metadata = vec![(
         checkpoint::META_TRAINED_FROM.to_string(),
-        info.trained_from.clone(),
+        folder_name(&info.trained_from),
     )];
     for (key, value) in [
         (checkpoint::META_EPOCH, info.epoch),
@@ -58,6 +60,14 @@ pub fn export_checkpoint(run_dir: &Path, onnx: &Path) -> Result<ExportSummary, E
         bytes,
         path: onnx.to_path_buf(),
     })
+}
+
+/// Returns the last component of `path`, or `path` itself when it has none
+/// (for example `synthetic`).
+fn folder_name(path: &str) -> String {
+    Path::new(path)
+        .file_name()
+        .map_or_else(|| path.to_string(), |name| name.to_string_lossy().into_owned())
 }
 
 /// Writes `bytes` to a temporary sibling of `path` and renames it over

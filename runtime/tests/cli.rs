@@ -135,6 +135,29 @@ fn missing_model_fails_with_its_path() {
 }
 
 #[test]
+fn zero_count_is_a_usage_error() {
+    let output = dcgan_edge(&["generate", "--model", "m.onnx", "--out", "faces", "--count", "0"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("--count"), "{}", stderr(&output));
+}
+
+#[test]
+fn directory_as_model_named_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().to_str().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dcgan-edge"))
+        .args(["info", "--model", model])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(message.starts_with("error: "), "{message}");
+    assert!(!message.contains("backtrace"), "{message}");
+    assert_eq!(message.matches(model).count(), 1, "{message}");
+}
+
+#[test]
 fn zero_batch_size_is_a_usage_error() {
     let output = dcgan_edge(&[
         "generate",

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use dcgan_trainer::checkpoint::{checkpoint_path, read_checkpoint_info};
+use dcgan_trainer::checkpoint::{checkpoint_path, CHECKPOINT_FILE};
 use dcgan_trainer::data::folder::{load_folder_with_progress, LoadOptions, LoadReport};
 use dcgan_trainer::data::ImageSet;
 use dcgan_trainer::demo::DemoConfig;
@@ -240,6 +240,9 @@ fn new_run(args: &TrainArgs, stop: &AtomicBool) -> Result<(TrainSummary, Option<
     let (Some(data_dir), Some(run_dir)) = (&args.data, &args.out) else {
         bail!("--data and --out are required to start a run");
     };
+    // Settings, device and run directory are checked before the images are
+    // decoded, which takes minutes on a large folder.
+    dcgan_trainer::train::check_new_run(&config, run_dir)?;
 
     let (data, report) = load_images(data_dir, config.image_size, config.workers, config.strict)?;
     let mut observer = CliObserver::new();
@@ -251,7 +254,15 @@ fn new_run(args: &TrainArgs, stop: &AtomicBool) -> Result<(TrainSummary, Option<
 }
 
 fn resume_run(args: &TrainArgs, run_dir: &Path, stop: &AtomicBool) -> Result<(TrainSummary, Option<LoadReport>)> {
-    let info = read_checkpoint_info(&checkpoint_path(run_dir))
+    if !checkpoint_path(run_dir).exists() {
+        bail!(
+            "cannot resume {}: it contains no {CHECKPOINT_FILE}; start a new run with --data DIR --out {} instead",
+            run_dir.display(),
+            run_dir.display()
+        );
+    }
+    let overrides = ResumeOverrides { device: args.device.clone(), stop_after: args.stop_after };
+    let info = dcgan_trainer::train::check_resume(run_dir, &overrides)
         .with_context(|| format!("cannot resume {}", run_dir.display()))?;
     let data_dir = match &args.data {
         Some(dir) => dir.clone(),
@@ -264,7 +275,6 @@ fn resume_run(args: &TrainArgs, run_dir: &Path, stop: &AtomicBool) -> Result<(Tr
     let config = &info.config;
     let workers = args.workers.unwrap_or(config.workers);
     let (data, report) = load_images(&data_dir, config.image_size, workers, args.strict || config.strict)?;
-    let overrides = ResumeOverrides { device: args.device.clone(), stop_after: args.stop_after };
     let mut observer = CliObserver::new();
     let summary = dcgan_trainer::resume_with(run_dir, &data, &overrides, &mut observer, stop)
         .with_context(|| format!("resuming {} failed", run_dir.display()))?;

@@ -30,7 +30,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::adam::AdamError;
-use crate::checkpoint::{checkpoint_path, load_checkpoint, read_checkpoint_info, CheckpointError};
+use crate::checkpoint::{checkpoint_path, load_checkpoint, read_checkpoint_info, CheckpointError, CheckpointInfo};
 use crate::config::{ConfigError, TrainConfig, CONFIG_FILE};
 use crate::data::ImageSet;
 use crate::device::DeviceError;
@@ -134,6 +134,14 @@ pub enum TrainError {
         /// Images given.
         found: usize,
     },
+    /// A resumed run would stop at or before the iteration it starts from.
+    #[error("stop_after {stop_after} is not after the checkpoint's iteration {iteration}: choose an iteration after {iteration}, or none to run to the end")]
+    StopAfterReached {
+        /// The requested last iteration.
+        stop_after: u64,
+        /// The checkpoint's iteration.
+        iteration: u64,
+    },
     /// The run directory already contains a checkpoint.
     #[error("{} already exists: resume that run or choose a new directory", path.display())]
     RunExists {
@@ -197,6 +205,48 @@ impl From<CheckpointError> for TrainError {
     }
 }
 
+/// Checks everything about a new run that does not need its images: the
+/// settings, the compute device, and that `run_dir` holds no checkpoint yet.
+/// Returns the opened device. Callers that load a large folder call it first,
+/// so a mistake shows before the images are decoded. Writes nothing.
+///
+/// # Errors
+/// [`TrainError::Config`], [`TrainError::Device`] or
+/// [`TrainError::RunExists`].
+pub fn check_new_run(config: &TrainConfig, run_dir: &Path) -> Result<candle_core::Device, TrainError> {
+    config.validate()?;
+    let device = config.device_spec()?.open()?;
+    let checkpoint = checkpoint_path(run_dir);
+    if checkpoint.exists() {
+        return Err(TrainError::RunExists { path: checkpoint });
+    }
+    Ok(device)
+}
+
+/// Checks everything about resuming `run_dir` that does not need its images:
+/// the checkpoint's settings with `overrides` applied, the compute device, and
+/// that `overrides.stop_after` lies after the checkpoint's iteration. Returns
+/// the checkpoint's settings and position. Writes nothing.
+///
+/// # Errors
+/// [`TrainError::Checkpoint`], [`TrainError::Config`],
+/// [`TrainError::Device`] or [`TrainError::StopAfterReached`].
+pub fn check_resume(run_dir: &Path, overrides: &ResumeOverrides) -> Result<CheckpointInfo, TrainError> {
+    let mut info = read_checkpoint_info(&checkpoint_path(run_dir))?;
+    if let Some(device) = &overrides.device {
+        info.config.device = device.clone();
+    }
+    info.config.stop_after = overrides.stop_after;
+    info.config.validate()?;
+    info.config.device_spec()?.open()?;
+
+    let iteration = info.progress.iteration;
+    if let Some(stop_after) = overrides.stop_after.filter(|&stop_after| stop_after <= iteration) {
+        return Err(TrainError::StopAfterReached { stop_after, iteration });
+    }
+    Ok(info)
+}
+
 /// Trains new networks on `data`, writing into `run_dir`.
 ///
 /// `trained_from` is stored in the checkpoint: the data directory, or
@@ -214,17 +264,12 @@ pub fn train(
     observer: &mut dyn TrainObserver,
     stop: &AtomicBool,
 ) -> Result<TrainSummary, TrainError> {
-    config.validate()?;
+    let device = check_new_run(config, run_dir)?;
     check_data(config, data)?;
 
     std::fs::create_dir_all(run_dir).map_err(|source| TrainError::Io { path: run_dir.to_owned(), source })?;
-    let checkpoint = checkpoint_path(run_dir);
-    if checkpoint.exists() {
-        return Err(TrainError::RunExists { path: checkpoint });
-    }
     config.save(&run_dir.join(CONFIG_FILE))?;
 
-    let device = config.device_spec()?.open()?;
     let state = TrainingState::init(config, &device)?;
     log::debug!("{}\n{}", state.generator, state.discriminator);
 
@@ -265,13 +310,8 @@ pub fn resume_with(
     stop: &AtomicBool,
 ) -> Result<TrainSummary, TrainError> {
     let path = checkpoint_path(run_dir);
-    let stored = read_checkpoint_info(&path)?;
-    let mut config = stored.config.clone();
-    if let Some(device) = &overrides.device {
-        config.device = device.clone();
-    }
-    config.stop_after = overrides.stop_after;
-    config.validate()?;
+    let stored = check_resume(run_dir, overrides)?;
+    let config = stored.config.clone();
     check_data(&config, data)?;
     if data.len() != stored.progress.dataset_len {
         return Err(TrainError::DatasetChanged { expected: stored.progress.dataset_len, found: data.len() });

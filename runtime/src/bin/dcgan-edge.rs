@@ -2,6 +2,7 @@
 
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -41,9 +42,9 @@ struct GenerateArgs {
     /// Generator ONNX file, as written by `dcgan export`.
     #[arg(long)]
     model: PathBuf,
-    /// Number of faces to generate.
-    #[arg(long, default_value_t = 64)]
-    count: usize,
+    /// Number of faces to generate (at least 1).
+    #[arg(long, default_value = "64")]
+    count: NonZeroUsize,
     /// Seed of the latents: face k of a seed is the same in every run.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -61,12 +62,37 @@ struct GenerateArgs {
     batch_size: NonZeroUsize,
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    match Cli::parse().command {
+    let result = match Cli::parse().command {
         Command::Generate(args) => generate(&args),
         Command::Info { model } => info(&model),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", error_chain(&err));
+            ExitCode::FAILURE
+        }
     }
+}
+
+/// Joins an error and its causes with ": ", skipping causes whose message
+/// the text already contains, because library errors include their cause's
+/// message.
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let message = cause.to_string();
+        if text.contains(&message) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&message);
+    }
+    text
 }
 
 /// Generates and saves one batch at a time, so memory stays bounded by the
@@ -75,11 +101,11 @@ fn generate(args: &GenerateArgs) -> Result<()> {
     let mut generator = TractGenerator::load(&args.model)?;
     let size = generator.image_size();
     let batch_size = args.batch_size.get();
-    if args.first.checked_add(args.count as u64).is_none() {
+    let count = args.count.get();
+    if args.first.checked_add(count as u64).is_none() {
         bail!(
-            "--first {} plus --count {} overflows the 64-bit face index",
-            args.first,
-            args.count
+            "--first {} plus --count {count} overflows the 64-bit face index: choose a smaller --first",
+            args.first
         );
     }
     std::fs::create_dir_all(&args.out)
@@ -87,12 +113,12 @@ fn generate(args: &GenerateArgs) -> Result<()> {
 
     let started = Instant::now();
     let mut grid_faces = Vec::new();
-    for start in (0..args.count).step_by(batch_size) {
+    for start in (0..count).step_by(batch_size) {
         let first = args.first + start as u64;
         let faces = generator.generate_faces(
             args.seed,
             first,
-            batch_size.min(args.count - start),
+            batch_size.min(count - start),
             batch_size,
         )?;
         for (offset, face) in faces.iter().enumerate() {
@@ -106,13 +132,11 @@ fn generate(args: &GenerateArgs) -> Result<()> {
         }
     }
     log::info!(
-        "generated and saved {} faces in {:.2?}",
-        args.count,
+        "generated and saved {count} faces in {:.2?}",
         started.elapsed()
     );
     println!(
-        "wrote {} faces of {size}x{size} to {}",
-        args.count,
+        "wrote {count} faces of {size}x{size} to {}",
         args.out.display()
     );
 

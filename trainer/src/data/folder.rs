@@ -149,7 +149,7 @@ pub enum LoadError {
         source: io::Error,
     },
     /// In strict mode, a subfolder or linked file could not be read.
-    #[error("failed to read {}: {reason}; fix its permissions or load without strict mode to skip it", path.display())]
+    #[error("failed to read {}: {reason}; fix its permissions, or load without --strict to skip it", path.display())]
     Unreadable {
         /// The subfolder or file.
         path: PathBuf,
@@ -183,7 +183,7 @@ pub enum LoadError {
         skipped: usize,
     },
     /// In strict mode, one file failed to decode.
-    #[error("failed to load {}: {source}; remove or replace the file, or load without strict mode to skip it", path.display())]
+    #[error("failed to load {}: {source}; remove or replace the file, or load without --strict to skip it", path.display())]
     Decode {
         /// The file that failed.
         path: PathBuf,
