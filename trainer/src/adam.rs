@@ -325,3 +325,41 @@ mod fused {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Device;
+
+    use super::*;
+
+    fn optimizer(values: &[f32]) -> Adam {
+        let var = Var::from_slice(values, values.len(), &Device::Cpu).unwrap();
+        Adam::new(vec![NamedVar { name: "w".to_owned(), var }], AdamConfig::default()).unwrap()
+    }
+
+    fn host(var: &NamedVar) -> Vec<u32> {
+        var.var.as_tensor().to_vec1::<f32>().unwrap().iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// The fused CPU passes and the generic operations give the same bits,
+    /// for both rounding branches of the first-moment update.
+    #[test]
+    fn fused_update_matches_generic_bits() {
+        let values: Vec<f32> = (0..1000).map(|i| ((i * 7919) % 1000) as f32 / 250.0 - 2.0).collect();
+        for beta1 in [0.5, 0.9] {
+            let (mut fused, mut generic) = (optimizer(&values), optimizer(&values));
+            fused.config.beta1 = beta1;
+            generic.config.beta1 = beta1;
+            for step in 1..=3u64 {
+                let grad_values: Vec<f32> = values.iter().map(|v| (v * step as f32).sin()).collect();
+                let grad = Tensor::from_slice(&grad_values, values.len(), &Device::Cpu).unwrap();
+                let corrections = BiasCorrections::new(&fused.config, step);
+                fused.update_cpu(0, &grad, &corrections).unwrap();
+                generic.update_generic(0, &grad, &corrections).unwrap();
+            }
+            assert_eq!(host(&fused.params[0]), host(&generic.params[0]));
+            assert_eq!(host(&fused.first_moments[0]), host(&generic.first_moments[0]));
+            assert_eq!(host(&fused.second_moments[0]), host(&generic.second_moments[0]));
+        }
+    }
+}
