@@ -182,7 +182,7 @@ pub struct PytorchResult {
 }
 
 /// Runs the same benchmark through PyTorch on the CPU with `threads`
-/// threads; `Ok(None)` when `python` cannot import `torch`.
+/// threads; `Ok(None)` when `python` does not exist or cannot import `torch`.
 pub fn pytorch_train_step(
     python: &str,
     config: &BenchConfig,
@@ -199,13 +199,16 @@ pub fn pytorch_train_step(
         "--json".to_owned(),
     ];
     let start_error = |source| BenchError::PythonStart { python: python.to_owned(), source };
-    let mut child = Command::new(python)
-        .args(&args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(start_error)?;
+    let spawned =
+        Command::new(python).args(&args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            log::info!("PyTorch benchmark skipped: {python} not found");
+            return Ok(None);
+        }
+        Err(err) => return Err(start_error(err)),
+    };
     if let Some(mut stdin) = child.stdin.take() {
         stdin.write_all(PYTORCH_SCRIPT.as_bytes()).map_err(start_error)?;
     }
@@ -240,6 +243,13 @@ mod tests {
     fn zero_iterations_is_an_error() {
         let config = BenchConfig { ngf: 4, ndf: 4, batch_size: 2, warmup: 0, iterations: 0, device: "cpu".to_owned() };
         assert!(matches!(bench_train_step(&config), Err(BenchError::NoIterations)));
+    }
+
+    #[test]
+    fn missing_python_skips_pytorch() {
+        let config = BenchConfig { ngf: 2, ndf: 2, batch_size: 2, warmup: 0, iterations: 1, device: "cpu".to_owned() };
+        let result = pytorch_train_step("/nonexistent/python3", &config, 1).unwrap();
+        assert!(result.is_none());
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub fn run(args: &BenchTrainArgs) -> Result<()> {
                 .with_context(|| format!("benchmark of model {model} at batch {batch_size}"))?;
             let theirs = if pytorch_available { pytorch_train_step(&args.python, &config, threads)? } else { None };
             if pytorch_available && theirs.is_none() {
-                println!("(PyTorch skipped: {} cannot import torch)", args.python);
+                println!("(PyTorch skipped: {} is missing or cannot import torch)", args.python);
                 pytorch_available = false;
             }
             let ms = ours.median().as_secs_f64() * 1e3;
