@@ -29,7 +29,7 @@ pub const PYTORCH_SCRIPT: &str = include_str!("../benches/pytorch_step.py");
 /// Exit status of [`PYTORCH_SCRIPT`] when `torch` cannot be imported.
 const TORCH_MISSING: i32 = 3;
 
-/// What to time.
+/// Settings of a benchmark run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BenchConfig {
     /// Feature maps in the generator's last hidden layer (64 in the tutorial).
@@ -47,7 +47,7 @@ pub struct BenchConfig {
 }
 
 impl BenchConfig {
-    /// The training configuration the benchmark builds its networks from:
+    /// Builds the training configuration the benchmark's networks come from:
     /// the tutorial's, with this benchmark's sizes.
     pub fn train_config(&self) -> TrainConfig {
         TrainConfig {
@@ -124,7 +124,7 @@ pub enum BenchError {
     PythonFailed {
         /// Exit status.
         status: String,
-        /// What it wrote to stderr.
+        /// The script's stderr output.
         stderr: String,
     },
     /// The PyTorch script printed something unexpected.
