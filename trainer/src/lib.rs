@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod adam;
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod data;

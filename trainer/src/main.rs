@@ -16,6 +16,9 @@ use dcgan_trainer::train::{IterationStats, LOSS_PLOT_FILE, ResumeOverrides, RunS
 use dcgan_trainer::TrainConfig;
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
+#[path = "commands/bench_train.rs"]
+mod bench_train_command;
+
 #[derive(Parser)]
 #[command(
     name = "dcgan",
@@ -36,6 +39,9 @@ enum Command {
     /// Train a reduced DCGAN on built-in synthetic faces, export it and
     /// generate a grid of faces with the edge runtime; needs no download.
     Demo(DemoArgs),
+    /// Time the full training step (images/s) at several batch sizes, beside
+    /// PyTorch's when torch is installed.
+    BenchTrain(bench_train_command::BenchTrainArgs),
 }
 
 #[derive(Args)]
@@ -192,6 +198,7 @@ fn main() -> ExitCode {
         Command::Train(args) => run_train(args),
         Command::Export(args) => run_export(&args).map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => run_demo(&args),
+        Command::BenchTrain(args) => bench_train_command::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

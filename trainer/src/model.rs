@@ -8,6 +8,7 @@
 
 mod batch_norm;
 mod conv;
+mod conv_kernels;
 mod cpu_ops;
 mod discriminator;
 mod generator;

@@ -22,6 +22,7 @@ mod loss_log;
 mod observer;
 mod run;
 mod samples;
+mod step;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -40,6 +41,7 @@ use crate::state::TrainingState;
 
 pub use loss_log::{read_loss_log, LossRecord, LOSSES_FILE, LOSSES_HEADER};
 pub use observer::{IterationStats, LogObserver, RunStart, TrainObserver};
+pub use step::{train_step, StepOutput};
 pub use samples::{final_sample_path, sample_path, SAMPLES_DIR, SAMPLE_COLUMNS, SAMPLE_COUNT, SAMPLE_PADDING};
 
 /// File name of the loss plot inside a run directory.

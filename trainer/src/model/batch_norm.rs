@@ -102,12 +102,25 @@ impl BatchNorm2d {
     /// `x`: `[N, C, H, W]` → `[N, C, H, W]`.
     pub fn forward(&self, x: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
         match mode {
-            Mode::Train => self.forward_train(x),
+            Mode::Train => self.forward_train(x, None),
             Mode::Eval => self.forward_eval(x),
         }
     }
 
-    fn forward_train(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    /// Normalises `x` and applies `max(y, 0) + slope · min(y, 0)`: ReLU for
+    /// slope 0, LeakyReLU otherwise. On the CPU in [`Mode::Train`] both run
+    /// as one fused operation.
+    ///
+    /// # Shapes
+    /// `x`: `[N, C, H, W]` → `[N, C, H, W]`.
+    pub fn forward_activated(&self, x: &Tensor, mode: Mode, slope: f64) -> candle_core::Result<Tensor> {
+        match mode {
+            Mode::Train if x.device().is_cpu() => self.forward_train(x, Some(slope as f32)),
+            _ => super::leaky_relu(&self.forward(x, mode)?, slope),
+        }
+    }
+
+    fn forward_train(&self, x: &Tensor, activation: Option<f32>) -> candle_core::Result<Tensor> {
         let (batch, _, height, width) = x.dims4()?;
         let count = batch * height * width;
         if count < 2 {
@@ -117,15 +130,19 @@ impl BatchNorm2d {
             );
         }
         if x.device().is_cpu() {
-            self.forward_train_cpu(x)
+            self.forward_train_cpu(x, activation)
         } else {
-            self.forward_train_generic(x, count)
+            let y = self.forward_train_generic(x, count)?;
+            match activation {
+                Some(slope) => super::leaky_relu(&y, f64::from(slope)),
+                None => Ok(y),
+            }
         }
     }
 
-    fn forward_train_cpu(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    fn forward_train_cpu(&self, x: &Tensor, activation: Option<f32>) -> candle_core::Result<Tensor> {
         let stats = Arc::new(Mutex::new(BatchStats::default()));
-        let op = BatchNormTrain { eps: self.eps, stats: Arc::clone(&stats) };
+        let op = BatchNormTrain { eps: self.eps, activation, stats: Arc::clone(&stats) };
         let output = x.contiguous()?.apply_op3(self.weight.as_tensor(), self.bias.as_tensor(), op)?;
 
         let stats = stats.lock().map_err(|_| candle_core::Error::Msg("BatchNorm statistics lock poisoned".into()))?;
@@ -257,7 +274,7 @@ mod tests {
         let x = Var::randn(0.5f32, 2.0, (3, 2, 4, 4), &device).unwrap();
         let probe = Tensor::randn(0f32, 1.0, (3, 2, 4, 4), &device).unwrap();
 
-        let fused_y = fused.forward_train_cpu(x.as_tensor()).unwrap();
+        let fused_y = fused.forward_train_cpu(x.as_tensor(), None).unwrap();
         let generic_y = generic.forward_train_generic(x.as_tensor(), 3 * 16).unwrap();
         let diff = |a: &Tensor, b: &Tensor| -> f32 {
             (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
@@ -282,6 +299,60 @@ mod tests {
             generic_grads.get(generic.weight.as_tensor()).unwrap(),
         );
         assert!(grad_gamma < 1e-4, "scale gradients differ by {grad_gamma}");
+    }
+
+    /// BatchNorm fused with (leaky) ReLU equals the generic path followed by
+    /// candle's own activation, in values and gradients, over random shapes.
+    #[test]
+    fn fused_activation_matches_generic_ops() {
+        use rand::{Rng, SeedableRng};
+
+        let device = Device::Cpu;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let diff = |a: &Tensor, b: &Tensor| -> f32 {
+            (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+        };
+        for case in 0..16 {
+            let slope = if case % 2 == 0 { 0.0 } else { 0.2 };
+            let shape = (rng.gen_range(1..=4), rng.gen_range(1..=5), rng.gen_range(1..=5), rng.gen_range(2..=5));
+            let len = shape.0 * shape.1 * shape.2 * shape.3;
+            let values: Vec<f32> = (0..len).map(|_| rng.gen_range(-2.0f32..2.0)).collect();
+            let x = Var::from_vec(values, shape, &device).unwrap();
+            let probe = Tensor::randn(0f32, 1.0, shape, &device).unwrap();
+            let gamma: Vec<f32> = (0..shape.1).map(|_| rng.gen_range(0.5f32..1.5)).collect();
+            let beta: Vec<f32> = (0..shape.1).map(|_| rng.gen_range(-0.5f32..0.5)).collect();
+            let weights = BatchNormWeights {
+                gamma,
+                beta,
+                running_mean: vec![0.0; shape.1],
+                running_var: vec![1.0; shape.1],
+                eps: 1e-5,
+            };
+            let fused = BatchNorm2d::from_weights(&weights, &device).unwrap();
+            let generic = BatchNorm2d::from_weights(&weights, &device).unwrap();
+
+            let count = shape.0 * shape.2 * shape.3;
+            let fused_y = fused.forward_activated(x.as_tensor(), Mode::Train, slope).unwrap();
+            let normalized = generic.forward_train_generic(x.as_tensor(), count).unwrap();
+            let generic_y = if slope == 0.0 {
+                normalized.relu().unwrap()
+            } else {
+                candle_nn::ops::leaky_relu(&normalized, slope).unwrap()
+            };
+            assert!(diff(&fused_y, &generic_y) < 1e-5, "case {case}: outputs differ");
+
+            let fused_grads = (fused_y * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            let generic_grads = (generic_y * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            let pairs = [
+                (x.as_tensor(), x.as_tensor()),
+                (fused.weight.as_tensor(), generic.weight.as_tensor()),
+                (fused.bias.as_tensor(), generic.bias.as_tensor()),
+            ];
+            for (name, (a, b)) in ["input", "scale", "shift"].iter().zip(pairs) {
+                let d = diff(fused_grads.get(a).unwrap(), generic_grads.get(b).unwrap());
+                assert!(d < 1e-4, "case {case} {shape:?}: {name} gradients differ by {d}");
+            }
+        }
     }
 
     #[test]

@@ -6,12 +6,16 @@
 //! index arithmetic per element, which makes it slow. ReLU and LeakyReLU
 //! also take four to eight full-size passes. These custom operations do each
 //! job in one or two passes over contiguous data, with the arithmetic of
-//! PyTorch's CPU kernels (statistics accumulated in f64). Other devices use
-//! the generic operations.
+//! PyTorch's CPU kernels (statistics accumulated in f64). Training-mode
+//! BatchNorm can apply the following (leaky) ReLU in the same pass, forwards
+//! and backwards. Statistics are computed per channel and outputs per image,
+//! each in parallel on the rayon pool, in the same order as a serial loop.
+//! Other devices use the generic operations.
 
 use std::sync::{Arc, Mutex};
 
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor};
+use rayon::prelude::*;
 
 /// Returns the contiguous f32 values of a CPU tensor.
 fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> candle_core::Result<&'a [f32]> {
@@ -39,23 +43,33 @@ pub(super) struct BatchStats {
     pub squared_deviations: Vec<f64>,
     /// Values per channel: `N · H · W`.
     pub count: usize,
+    /// The forward pass's folded per-channel scale, see [`fold`].
+    pub scale: Vec<f32>,
+    /// The forward pass's folded per-channel shift.
+    pub shift: Vec<f32>,
 }
 
 impl BatchStats {
     fn collect(x: &[f32], batch: usize, channels: usize, plane: usize) -> Self {
         let count = batch * plane;
-        let mut mean = vec![0f64; channels];
-        for (index, row) in x.chunks_exact(plane).enumerate() {
-            mean[index % channels] += row.iter().map(|&v| f64::from(v)).sum::<f64>();
-        }
-        mean.iter_mut().for_each(|m| *m /= count as f64);
-
-        let mut squared_deviations = vec![0f64; channels];
-        for (index, row) in x.chunks_exact(plane).enumerate() {
-            let m = mean[index % channels];
-            squared_deviations[index % channels] += row.iter().map(|&v| (f64::from(v) - m).powi(2)).sum::<f64>();
-        }
-        Self { mean, squared_deviations, count }
+        let rows = |c: usize| (0..batch).map(move |n| &x[(n * channels + c) * plane..(n * channels + c + 1) * plane]);
+        let per_channel: Vec<(f64, f64)> = (0..channels)
+            .into_par_iter()
+            .map(|c| {
+                let mut sum = 0f64;
+                for row in rows(c) {
+                    sum += row.iter().map(|&v| f64::from(v)).sum::<f64>();
+                }
+                let mean = sum / count as f64;
+                let mut squared = 0f64;
+                for row in rows(c) {
+                    squared += row.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>();
+                }
+                (mean, squared)
+            })
+            .collect();
+        let (mean, squared_deviations) = per_channel.into_iter().unzip();
+        Self { mean, squared_deviations, count, scale: Vec::new(), shift: Vec::new() }
     }
 
     /// `1 / sqrt(biased variance + eps)` per channel.
@@ -64,14 +78,46 @@ impl BatchStats {
     }
 }
 
-/// Training-mode BatchNorm: `(x, gamma, beta) → y`, normalising each channel
-/// with its batch mean and biased variance.
+/// Applies `max(z, 0) + slope · min(z, 0)` when there is a slope.
+#[inline]
+fn activate(z: f32, slope: Option<f32>) -> f32 {
+    match slope {
+        Some(slope) if z <= 0.0 => z * slope,
+        _ => z,
+    }
+}
+
+/// The gradient `dy` through [`activate`] at pre-activation `z`: `dy` where
+/// `z > 0`, else `slope · dy`, which gives 0 at `z = 0` for ReLU as PyTorch does.
+#[inline]
+fn activate_grad(z: f32, grad: f32, slope: Option<f32>) -> f32 {
+    match slope {
+        Some(slope) if z <= 0.0 => grad * slope,
+        _ => grad,
+    }
+}
+
+/// Training-mode BatchNorm, optionally followed by a (leaky) ReLU:
+/// `(x, gamma, beta) → y`, normalising each channel with its batch mean and
+/// biased variance.
 ///
 /// The statistics it computes are shared through [`BatchNormTrain::stats`],
 /// so the caller can update the running statistics from the same values.
 pub(super) struct BatchNormTrain {
     pub eps: f64,
+    /// Negative slope of the activation that follows: 0 for ReLU, `None`
+    /// for no activation.
+    pub activation: Option<f32>,
     pub stats: Arc<Mutex<BatchStats>>,
+}
+
+/// Per-channel `scale = invstd · gamma` and `shift = beta - mean · scale`,
+/// as PyTorch folds the normalisation.
+fn fold(stats: &BatchStats, eps: f64, gamma: &[f32], beta: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let invstd = stats.invstd(eps);
+    let scale: Vec<f32> = (0..gamma.len()).map(|c| invstd[c] as f32 * gamma[c]).collect();
+    let shift: Vec<f32> = (0..gamma.len()).map(|c| beta[c] - stats.mean[c] as f32 * scale[c]).collect();
+    (scale, shift)
 }
 
 impl CustomOp3 for BatchNormTrain {
@@ -92,17 +138,19 @@ impl CustomOp3 for BatchNormTrain {
         let x = contiguous_f32(x, x_layout, self.name())?;
         let gamma = contiguous_f32(gamma, gamma_layout, self.name())?;
         let beta = contiguous_f32(beta, beta_layout, self.name())?;
-        let stats = BatchStats::collect(x, batch, channels, plane);
+        let mut stats = BatchStats::collect(x, batch, channels, plane);
 
-        // PyTorch folds the normalisation into one scale and shift per channel.
-        let invstd = stats.invstd(self.eps);
-        let scale: Vec<f32> = (0..channels).map(|c| invstd[c] as f32 * gamma[c]).collect();
-        let shift: Vec<f32> = (0..channels).map(|c| beta[c] - stats.mean[c] as f32 * scale[c]).collect();
+        let (scale, shift) = fold(&stats, self.eps, gamma, beta);
         let mut y = vec![0f32; x.len()];
-        for (index, (out_row, row)) in y.chunks_exact_mut(plane).zip(x.chunks_exact(plane)).enumerate() {
-            let (a, b) = (scale[index % channels], shift[index % channels]);
-            out_row.iter_mut().zip(row).for_each(|(out, &v)| *out = v * a + b);
-        }
+        let image = channels * plane;
+        y.par_chunks_mut(image.max(1)).zip(x.par_chunks(image.max(1))).for_each(|(out_image, image)| {
+            let rows = out_image.chunks_exact_mut(plane).zip(image.chunks_exact(plane));
+            for (c, (out_row, row)) in rows.enumerate() {
+                let (a, b) = (scale[c], shift[c]);
+                out_row.iter_mut().zip(row).for_each(|(out, &v)| *out = activate(v * a + b, self.activation));
+            }
+        });
+        (stats.scale, stats.shift) = (scale, shift);
 
         *self.stats.lock().map_err(|_| candle_core::Error::Msg("BatchNorm statistics lock poisoned".into()))? = stats;
         Ok((CpuStorage::F32(y), x_layout.shape().clone()))
@@ -121,7 +169,7 @@ impl CustomOp3 for BatchNormTrain {
             .lock()
             .map_err(|_| candle_core::Error::Msg("BatchNorm statistics lock poisoned".into()))?
             .clone();
-        let op = BatchNormGrad { eps: self.eps, stats };
+        let op = BatchNormGrad { eps: self.eps, stats, activation: self.activation };
         let packed = x.apply_op3_no_bwd(gamma, &grad_y.contiguous()?, &op)?;
 
         let len = x.elem_count();
@@ -138,6 +186,20 @@ impl CustomOp3 for BatchNormTrain {
 struct BatchNormGrad {
     eps: f64,
     stats: BatchStats,
+    /// The activation's slope; its mask comes from the pre-activation,
+    /// recomputed with the forward pass's scale and shift in `stats`.
+    activation: Option<f32>,
+}
+
+impl BatchNormGrad {
+    /// The gradient at the BatchNorm's output: `dy` through the activation.
+    #[inline]
+    fn pre_activation_grad(&self, c: usize, v: f32, g: f32) -> f32 {
+        match self.activation {
+            Some(_) => activate_grad(v * self.stats.scale[c] + self.stats.shift[c], g, self.activation),
+            None => g,
+        }
+    }
 }
 
 impl CustomOp3 for BatchNormGrad {
@@ -160,34 +222,52 @@ impl CustomOp3 for BatchNormGrad {
         let grad_y = contiguous_f32(grad_y, grad_y_layout, self.name())?;
         let mean = &self.stats.mean;
         let invstd = self.stats.invstd(self.eps);
+        let batch = x.len() / (channels * plane).max(1);
 
-        let mut sum = vec![0f64; channels];
-        let mut dot = vec![0f64; channels];
-        for (index, (row, grad_row)) in x.chunks_exact(plane).zip(grad_y.chunks_exact(plane)).enumerate() {
-            let c = index % channels;
-            for (&v, &g) in row.iter().zip(grad_row) {
-                sum[c] += f64::from(g);
-                dot[c] += (f64::from(v) - mean[c]) * f64::from(g);
-            }
-        }
+        let rows = |c: usize| {
+            (0..batch).map(move |n| {
+                let range = (n * channels + c) * plane..(n * channels + c + 1) * plane;
+                (&x[range.clone()], &grad_y[range])
+            })
+        };
+        let sums: Vec<(f64, f64)> = (0..channels)
+            .into_par_iter()
+            .map(|c| {
+                let (mut sum, mut dot) = (0f64, 0f64);
+                for (row, grad_row) in rows(c) {
+                    for (&v, &g) in row.iter().zip(grad_row) {
+                        let g = f64::from(self.pre_activation_grad(c, v, g));
+                        sum += g;
+                        dot += (f64::from(v) - mean[c]) * g;
+                    }
+                }
+                (sum, dot)
+            })
+            .collect();
 
         let count = self.stats.count as f64;
         let mut packed = vec![0f32; x.len() + 2 * channels];
         let (grad_x, grad_params) = packed.split_at_mut(x.len());
-        let rows = grad_x.chunks_exact_mut(plane).zip(x.chunks_exact(plane).zip(grad_y.chunks_exact(plane)));
-        for (index, (out_row, (row, grad_row))) in rows.enumerate() {
-            let c = index % channels;
-            let k = dot[c] * invstd[c] * invstd[c] / count;
-            let grad_mean = sum[c] / count;
-            let scale = invstd[c] * f64::from(gamma[c]);
-            for (out, (&v, &g)) in out_row.iter_mut().zip(row.iter().zip(grad_row)) {
-                let projection = (f64::from(v) - mean[c]) * k;
-                *out = ((f64::from(g) - grad_mean - projection) * scale) as f32;
+        let image = (channels * plane).max(1);
+        let images = grad_x.par_chunks_mut(image).zip(x.par_chunks(image).zip(grad_y.par_chunks(image)));
+        images.for_each(|(out_image, (image, grad_image))| {
+            let rows =
+                out_image.chunks_exact_mut(plane).zip(image.chunks_exact(plane).zip(grad_image.chunks_exact(plane)));
+            for (c, (out_row, (row, grad_row))) in rows.enumerate() {
+                let (sum, dot) = sums[c];
+                let k = dot * invstd[c] * invstd[c] / count;
+                let grad_mean = sum / count;
+                let scale = invstd[c] * f64::from(gamma[c]);
+                for (out, (&v, &g)) in out_row.iter_mut().zip(row.iter().zip(grad_row)) {
+                    let g = f64::from(self.pre_activation_grad(c, v, g));
+                    let projection = (f64::from(v) - mean[c]) * k;
+                    *out = ((g - grad_mean - projection) * scale) as f32;
+                }
             }
-        }
-        for c in 0..channels {
-            grad_params[c] = (dot[c] * invstd[c]) as f32;
-            grad_params[channels + c] = sum[c] as f32;
+        });
+        for (c, &(sum, dot)) in sums.iter().enumerate() {
+            grad_params[c] = (dot * invstd[c]) as f32;
+            grad_params[channels + c] = sum as f32;
         }
         Ok((CpuStorage::F32(packed), Shape::from(x.len() + 2 * channels)))
     }

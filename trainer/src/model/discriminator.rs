@@ -208,12 +208,12 @@ impl Discriminator {
         let mut x = x.clone();
         for layer in &self.layers {
             x = super::conv::conv2d(&x, &layer.weight, layer.spec.stride, layer.spec.padding)?;
-            if let Some(bn) = &layer.batch_norm {
-                x = bn.forward(&x, mode)?;
-            }
-            if layer.spec.leaky_relu {
-                x = super::leaky_relu(&x, LEAKY_RELU_SLOPE)?;
-            }
+            x = match (&layer.batch_norm, layer.spec.leaky_relu) {
+                (Some(bn), true) => bn.forward_activated(&x, mode, LEAKY_RELU_SLOPE)?,
+                (Some(bn), false) => bn.forward(&x, mode)?,
+                (None, true) => super::leaky_relu(&x, LEAKY_RELU_SLOPE)?,
+                (None, false) => x,
+            };
         }
         x.reshape(batch)
     }

@@ -115,10 +115,11 @@ impl Generator {
         let mut x = z.reshape((batch, self.spec.nz, 1, 1))?;
         for layer in &self.layers {
             x = super::conv::conv_transpose2d(&x, &layer.weight, layer.spec.stride, layer.spec.padding)?;
-            if let Some(bn) = &layer.batch_norm {
-                x = bn.forward(&x, mode)?;
-            }
-            x = apply_activation(&x, layer.spec.activation)?;
+            x = match (&layer.batch_norm, layer.spec.activation) {
+                (Some(bn), Activation::Relu) => bn.forward_activated(&x, mode, 0.0)?,
+                (Some(bn), activation) => apply_activation(&bn.forward(&x, mode)?, activation)?,
+                (None, activation) => apply_activation(&x, activation)?,
+            };
         }
         Ok(x)
     }

@@ -14,24 +14,10 @@ use super::{
 use crate::checkpoint::{checkpoint_path, save_checkpoint, CheckpointInfo, RunProgress};
 use crate::config::TrainConfig;
 use crate::data::ImageSet;
-use crate::loss::bce_with_logits_const;
-use crate::model::Mode;
 use crate::rng::{epoch_permutation, iteration_noise};
 use crate::state::TrainingState;
 
-/// Label of real images.
-const REAL_LABEL: f32 = 1.0;
-/// Label of generated images.
-const FAKE_LABEL: f32 = 0.0;
-
-/// Losses and mean discriminator outputs of one iteration.
-struct StepOutput {
-    loss_d: f32,
-    loss_g: f32,
-    d_x: f32,
-    d_g_z1: f32,
-    d_g_z2: f32,
-}
+use super::step::{train_step, StepOutput};
 
 /// Everything a training session needs, from the first iteration it runs to
 /// its final outputs.
@@ -174,31 +160,7 @@ impl<'a> Session<'a> {
         let noise_values = iteration_noise(self.config.seed, iteration, count * nz);
         let noise = Tensor::from_vec(noise_values, (count, nz, 1, 1), &self.device)?;
 
-        let TrainingState { generator, discriminator, generator_optimizer, discriminator_optimizer } = &mut self.state;
-
-        // Discriminator: real images towards 1, detached fakes towards 0.
-        let real_logits = discriminator.forward(&real, Mode::Train)?;
-        let loss_real = bce_with_logits_const(&real_logits, REAL_LABEL)?;
-        let fake = generator.forward(&noise, Mode::Train)?;
-        let fake_logits = discriminator.forward(&fake.detach(), Mode::Train)?;
-        let loss_fake = bce_with_logits_const(&fake_logits, FAKE_LABEL)?;
-        let loss_d = (&loss_real + &loss_fake)?;
-        let discriminator_grads = loss_d.backward()?;
-        discriminator_optimizer.step(&discriminator_grads).map_err(adam_to_candle)?;
-
-        // Generator: the updated discriminator's output on the fakes towards 1.
-        let fake_logits_after = discriminator.forward(&fake, Mode::Train)?;
-        let loss_g = bce_with_logits_const(&fake_logits_after, REAL_LABEL)?;
-        let generator_grads = loss_g.backward()?;
-        generator_optimizer.step(&generator_grads).map_err(adam_to_candle)?;
-
-        Ok(StepOutput {
-            loss_d: loss_d.to_scalar()?,
-            loss_g: loss_g.to_scalar()?,
-            d_x: mean_probability(&real_logits)?,
-            d_g_z1: mean_probability(&fake_logits)?,
-            d_g_z2: mean_probability(&fake_logits_after)?,
-        })
+        train_step(&mut self.state, &real, &noise)
     }
 
     fn stats(
@@ -331,16 +293,4 @@ impl<'a> Session<'a> {
 
 fn is_due(iteration: u64, every: u64) -> bool {
     every > 0 && iteration % every == 0
-}
-
-fn mean_probability(logits: &Tensor) -> candle_core::Result<f32> {
-    candle_nn::ops::sigmoid(logits)?.mean_all()?.to_scalar()
-}
-
-/// Carries an optimizer failure through the step's candle error type.
-fn adam_to_candle(err: crate::adam::AdamError) -> candle_core::Error {
-    match err {
-        crate::adam::AdamError::Candle(source) => source,
-        other => candle_core::Error::Msg(other.to_string()),
-    }
 }
