@@ -133,7 +133,7 @@ pub enum ExportError {
     WeightFile {
         /// The weight file.
         path: PathBuf,
-        /// What is wrong with it.
+        /// The problem found in it.
         error: WeightFileError,
     },
     /// A PyTorch or safetensors file could not be parsed.
@@ -169,7 +169,7 @@ pub enum ExportError {
     LayerList {
         /// The list as given.
         list: String,
-        /// What is wrong with it.
+        /// The problem found in it.
         reason: String,
     },
     /// tract failed to load or run an ONNX file.

@@ -2,8 +2,8 @@
 //!
 //! [`read_pytorch_generator`] accepts:
 //!
-//! - a `torch.save` file (`.pth`, a zip archive) holding the generator's
-//!   `state_dict`, or a dictionary that holds it somewhere inside (a
+//! - a `torch.save` file (`.pth`, a zip archive) containing the generator's
+//!   `state_dict`, or a dictionary that contains it at any depth (a
 //!   whole-checkpoint dict such as `{"netG": ..., "netD": ..., "optimizerG": ...}`);
 //! - a safetensors file with the same tensor names.
 //!
@@ -40,7 +40,7 @@ const SAFETENSORS: &str = "safetensors";
 /// Largest data.pkl this reader parses; a generator's is a few kilobytes.
 const MAX_PICKLE_BYTES: u64 = 64 << 20;
 
-/// Where an imported generator came from.
+/// Origin of an imported generator.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImportInfo {
     /// `PyTorch .pth` or `safetensors`.

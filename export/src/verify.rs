@@ -41,7 +41,7 @@ impl Default for Thresholds {
     }
 }
 
-/// What to compare.
+/// Inputs of [`verify`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct VerifyOptions {
     /// The f32 reference: a trainer checkpoint or a PyTorch file.
@@ -76,7 +76,7 @@ pub struct Metrics {
 /// Results of one form of the generator.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FormReport {
-    /// What ran, for example `int8 weight file (runtime core)`.
+    /// Name of the form, for example `int8 weight file (runtime core)`.
     pub name: String,
     /// The file, or `None` for forms built in memory.
     pub path: Option<PathBuf>,

@@ -411,7 +411,7 @@ pub enum LoadError {
     Invalid {
         /// The file.
         path: std::path::PathBuf,
-        /// What is wrong with it.
+        /// The problem found in it.
         error: WeightFileError,
     },
 }
