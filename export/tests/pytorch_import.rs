@@ -3,6 +3,7 @@
 //! `golden/make_netg.py` wrote the `.pth` files and the eval-mode outputs.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use dcgan_export::{read_pytorch_generator, write_onnx, ExportError};
 use dcgan_runtime::reference;
@@ -202,5 +203,57 @@ fn damaged_files_are_rejected() {
             Ok(_) => panic!("{name} was accepted"),
         };
         assert!(message.contains(name), "{name}: the error does not name the file: {message}");
+    }
+}
+
+/// The virtual environment's Python with onnx and onnxruntime, which
+/// `scripts/test.sh` creates. Outside CI a missing one skips the check.
+fn python() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("DCGAN_PYTHON").map(PathBuf::from),
+        Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv/bin/python"))),
+    ];
+    let found = candidates.into_iter().flatten().find(|path| path.exists());
+    if found.is_none() {
+        assert!(std::env::var_os("CI").is_none(), "no Python with onnxruntime: run scripts/test.sh to create .venv");
+        eprintln!("skipping the onnxruntime check: run scripts/test.sh to create .venv");
+    }
+    found
+}
+
+/// The f32 ONNX and the all-int8 QDQ ONNX of the imported generator pass
+/// onnx.checker, and onnxruntime reproduces PyTorch's images (f32 within
+/// 1e-4, QDQ within the int8 error).
+#[test]
+fn pth_exports_match_pytorch_in_onnxruntime() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let weights = imported();
+    let f32_path = dir.path().join("netG.onnx");
+    write_onnx(&weights, &[], &f32_path).unwrap();
+    let folded = dcgan_runtime::quantized::fold_batch_norm(&weights).unwrap();
+    let qdq_path = dir.path().join("netG_qdq.onnx");
+    dcgan_export::write_qdq_onnx(&folded.quantize(|_| true), &[], &qdq_path).unwrap();
+
+    let inputs = dir.path().join("inputs.json");
+    let input_json = serde_json::json!({ "z": read_f32("latents.f32"), "shape": [3, 100, 1, 1] });
+    std::fs::write(&inputs, input_json.to_string()).unwrap();
+    let expected = dir.path().join("expected.json");
+    std::fs::write(&expected, serde_json::to_string(&read_f32("images.f32")).unwrap()).unwrap();
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/python/check_onnx.py");
+    for (model, tolerance) in [(&f32_path, "1e-4"), (&qdq_path, "0.05")] {
+        let output = Command::new(&python)
+            .arg(script)
+            .arg(model)
+            .args(["--nz", "100", "--nc", "3", "--image-size", "64", "--tol", tolerance])
+            .arg("--inputs")
+            .arg(&inputs)
+            .arg("--expected")
+            .arg(&expected)
+            .output()
+            .expect("check_onnx.py starts");
+        let report = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "check_onnx.py failed on {}:\n{report}", model.display());
     }
 }
