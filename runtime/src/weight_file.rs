@@ -19,7 +19,7 @@
 //! `in * out * 16` f32 values, or for an int8 kernel `out` f32 scales followed
 //! by `in * out * 16` int8 values, and finally `out` f32 biases.
 //!
-//! [`read`] checks, in this order: length of the fixed header, magic,
+//! [`read()`] checks, in this order: length of the fixed header, magic,
 //! version, declared length, checksum, then every record against the
 //! architecture the header describes. Every failure is a [`WeightFileError`].
 
@@ -53,7 +53,7 @@ pub const ACTIVATION_RELU: u8 = 0;
 /// Activation byte of Tanh.
 pub const ACTIVATION_TANH: u8 = 1;
 
-/// A weight file that [`read`] rejects.
+/// A weight file that [`read()`] rejects.
 #[derive(Clone, Debug, PartialEq)]
 pub enum WeightFileError {
     /// The file is shorter than the fixed header or than its declared length.
@@ -240,7 +240,7 @@ fn put_f32s(bytes: &mut Vec<u8>, values: &[f32]) {
 ///
 /// # Errors
 ///
-/// A [`WeightFileError`] for any file [`write`] could not have produced: a
+/// A [`WeightFileError`] for any file [`write()`] could not have produced: a
 /// wrong magic, an unknown version, a length other than the declared one, a
 /// bad checksum, a field out of range, or tensors that fail validation.
 pub fn read(bytes: &[u8]) -> Result<QuantizedGenerator, WeightFileError> {
@@ -421,7 +421,7 @@ pub enum LoadError {
 /// # Errors
 ///
 /// [`LoadError::Read`] when the file cannot be read and
-/// [`LoadError::Invalid`] with the [`read`] error otherwise.
+/// [`LoadError::Invalid`] with the [`read()`] error otherwise.
 #[cfg(feature = "std")]
 pub fn load(path: &std::path::Path) -> Result<QuantizedGenerator, LoadError> {
     let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_path_buf(), source })?;
