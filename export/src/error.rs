@@ -3,6 +3,8 @@
 use std::io;
 use std::path::PathBuf;
 
+use dcgan_runtime::quantized::QuantizedError;
+use dcgan_runtime::weight_file::WeightFileError;
 use dcgan_runtime::weights::WeightsError;
 
 /// A failure to read a checkpoint or to write an export.
@@ -123,6 +125,62 @@ pub enum ExportError {
     TooLarge {
         /// Estimated size of the encoded model.
         bytes: usize,
+    },
+    /// A folded or int8 generator does not fit its spec.
+    #[error("invalid folded generator: {0}")]
+    Quantized(#[from] QuantizedError),
+    /// A weight file is not valid.
+    #[error("weight file {}: {error}", path.display())]
+    WeightFile {
+        /// The weight file.
+        path: PathBuf,
+        /// The problem found in it.
+        error: WeightFileError,
+    },
+    /// A PyTorch or safetensors file could not be parsed.
+    #[error("{} is not a readable {format} file: {reason}", path.display())]
+    InvalidImport {
+        /// The rejected file.
+        path: PathBuf,
+        /// `PyTorch .pth` or `safetensors`.
+        format: &'static str,
+        /// What the parser found wrong.
+        reason: String,
+    },
+    /// A PyTorch or safetensors file holds no generator `state_dict`.
+    #[error("{}: no DCGAN generator found: {reason}", path.display())]
+    NoGenerator {
+        /// The file.
+        path: PathBuf,
+        /// What was searched for and what was found.
+        reason: String,
+    },
+    /// A generator `state_dict` holds a tensor the architecture has no place for.
+    #[error("{}: unexpected tensor {name} with shape {shape:?}: the tutorial's generator has no such parameter", path.display())]
+    UnexpectedTensor {
+        /// The file.
+        path: PathBuf,
+        /// The full tensor name.
+        name: String,
+        /// Its shape.
+        shape: Vec<usize>,
+    },
+    /// `--keep-f32` or a similar layer list names no valid layer.
+    #[error("invalid layer list `{list}`: {reason}")]
+    LayerList {
+        /// The list as given.
+        list: String,
+        /// The problem found in it.
+        reason: String,
+    },
+    /// tract failed to load or run an ONNX file.
+    #[error(transparent)]
+    Runtime(#[from] dcgan_runtime::RuntimeError),
+    /// `dcgan verify` found forms it cannot compare.
+    #[error("cannot verify: {reason}")]
+    Verify {
+        /// What does not fit.
+        reason: String,
     },
     /// safetensors failed to serialize the tensors.
     #[error("failed to serialize checkpoint {}: {reason}", path.display())]

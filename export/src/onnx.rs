@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use dcgan_runtime::spec::{Activation, LayerSpec, KERNEL};
+use dcgan_runtime::spec::{Activation, GeneratorSpec, LayerSpec, KERNEL};
 use dcgan_runtime::tract::{META_IMAGE_SIZE, META_NC, META_NGF, META_NZ, META_PRODUCER_VERSION};
 use dcgan_runtime::weights::{BatchNormWeights, GeneratorWeights};
 use prost::Message;
@@ -41,7 +41,7 @@ pub const OUTPUT_NAME: &str = "image";
 pub const BATCH_DIM: &str = "N";
 
 /// protobuf cannot encode or parse messages of 2 GiB or more.
-const PROTOBUF_LIMIT: usize = i32::MAX as usize;
+pub(crate) const PROTOBUF_LIMIT: usize = i32::MAX as usize;
 
 /// Encodes the generator as an ONNX model.
 ///
@@ -60,7 +60,7 @@ pub fn generator_to_onnx(
     metadata: &[(String, String)],
 ) -> Result<Vec<u8>, ExportError> {
     weights.validate()?;
-    let metadata_props = model_metadata(weights, metadata)?;
+    let metadata_props = model_metadata(&weights.spec, metadata)?;
 
     let weight_bytes = 4 * weights.spec.parameter_count();
     if weight_bytes >= PROTOBUF_LIMIT {
@@ -112,11 +112,10 @@ pub fn write_onnx(
 }
 
 /// Lists the spec entries, then the caller's, rejecting reserved and repeated keys.
-fn model_metadata(
-    weights: &GeneratorWeights,
+pub(crate) fn model_metadata(
+    spec: &GeneratorSpec,
     metadata: &[(String, String)],
 ) -> Result<Vec<StringStringEntryProto>, ExportError> {
-    let spec = weights.spec;
     let reserved = [
         (META_NZ, spec.nz.to_string()),
         (META_NGF, spec.ngf.to_string()),
@@ -235,7 +234,7 @@ fn add_batch_norm(
 
 /// `main.{3i+2}` (`Relu`) after a hidden layer, or `main.{3i+1}` (`Tanh`)
 /// after the last one, which writes the graph output.
-fn add_activation(
+pub(crate) fn add_activation(
     graph: &mut GraphProto,
     index: usize,
     layer: &LayerSpec,
@@ -265,7 +264,7 @@ fn add_activation(
 
 /// Appends a node named `module` whose single output is `{module}.output`,
 /// and returns that output's name.
-fn add_node(
+pub(crate) fn add_node(
     graph: &mut GraphProto,
     op_type: &str,
     module: &str,
@@ -285,7 +284,7 @@ fn add_node(
 }
 
 /// Builds a float32 tensor value info of shape `[N, dims...]`.
-fn tensor_info(name: &str, dims: [usize; 3]) -> ValueInfoProto {
+pub(crate) fn tensor_info(name: &str, dims: [usize; 3]) -> ValueInfoProto {
     let batch = Dimension {
         value: Some(DimensionValue::DimParam(BATCH_DIM.to_string())),
         ..Default::default()
@@ -313,7 +312,7 @@ fn tensor_info(name: &str, dims: [usize; 3]) -> ValueInfoProto {
 }
 
 /// Builds a float32 initializer stored as little-endian `raw_data`.
-fn float_tensor(name: &str, dims: &[usize], values: &[f32]) -> TensorProto {
+pub(crate) fn float_tensor(name: &str, dims: &[usize], values: &[f32]) -> TensorProto {
     TensorProto {
         name: name.to_string(),
         dims: dims.iter().map(|&dim| dim as i64).collect(),
@@ -326,7 +325,7 @@ fn float_tensor(name: &str, dims: &[usize], values: &[f32]) -> TensorProto {
     }
 }
 
-fn ints_attribute(name: &str, ints: Vec<i64>) -> AttributeProto {
+pub(crate) fn ints_attribute(name: &str, ints: Vec<i64>) -> AttributeProto {
     AttributeProto {
         name: name.to_string(),
         r#type: AttributeType::Ints as i32,
@@ -335,7 +334,7 @@ fn ints_attribute(name: &str, ints: Vec<i64>) -> AttributeProto {
     }
 }
 
-fn int_attribute(name: &str, i: i64) -> AttributeProto {
+pub(crate) fn int_attribute(name: &str, i: i64) -> AttributeProto {
     AttributeProto {
         name: name.to_string(),
         r#type: AttributeType::Int as i32,

@@ -2,7 +2,9 @@
 //!
 //! The core is `#![no_std]` with `alloc`: the architecture description
 //! ([`spec`]), seeded latents ([`latent`]), pixel conversion ([`pixel`]) and a
-//! naive scalar forward pass ([`reference`](mod@reference)) that checks the other backends.
+//! naive scalar forward pass ([`reference`](mod@reference)) that checks the other backends,
+//! the folded and int8 form of the generator ([`quantized`]) and its compact
+//! weight file ([`weight_file`]).
 //! The `std` feature adds the tract ONNX backend (`tract`), image grids
 //! (`grid`) and the board binary `dcgan-edge`.
 #![cfg_attr(not(feature = "std"), no_std)]
@@ -12,8 +14,10 @@ extern crate alloc;
 
 pub mod latent;
 pub mod pixel;
+pub mod quantized;
 pub mod reference;
 pub mod spec;
+pub mod weight_file;
 pub mod weights;
 
 #[cfg(feature = "std")]
@@ -22,6 +26,7 @@ pub mod grid;
 pub mod tract;
 
 pub use spec::{Activation, GeneratorSpec, LayerSpec, SpecError};
+pub use quantized::{Kernel, QuantizedGenerator, QuantizedLayer};
 pub use weights::{BatchNormWeights, GeneratorWeights, LayerWeights};
 #[cfg(feature = "std")]
 pub use tract::{RuntimeError, TractGenerator};

@@ -84,6 +84,38 @@ pub fn generate(
     Ok(output)
 }
 
+/// Runs the generator on `batch` latents and returns every layer's output
+/// after its activation, for per-layer comparisons.
+///
+/// # Shapes
+///
+/// - `latents`: `[batch, nz]`.
+/// - returns: one tensor per layer, `[batch, out_channels, out_size, out_size]`.
+///
+/// # Errors
+///
+/// As [`generate`].
+pub fn generate_layers(
+    weights: &GeneratorWeights,
+    latents: &[f32],
+    batch: usize,
+) -> Result<Vec<Vec<f32>>, ReferenceError> {
+    weights.validate().map_err(ReferenceError::Weights)?;
+    let expected = batch * weights.spec.nz;
+    if latents.len() != expected {
+        return Err(ReferenceError::LatentLength { expected, found: latents.len() });
+    }
+
+    let specs = weights.spec.layers();
+    let mut outputs: Vec<Vec<f32>> = specs.iter().map(|_| Vec::new()).collect();
+    for latent in latents.chunks_exact(weights.spec.nz) {
+        for (output, layer) in outputs.iter_mut().zip(generate_one_layers(&specs, &weights.layers, latent)) {
+            output.extend(layer);
+        }
+    }
+    Ok(outputs)
+}
+
 /// Seeded random weights whose activations stay near unit scale, so that
 /// outputs spread over `[-1, 1]` instead of collapsing to 0.
 ///
@@ -128,6 +160,13 @@ pub fn random_weights(spec: GeneratorSpec, seed: u64) -> Result<GeneratorWeights
 
 /// Runs every layer on one latent; `weights` must already be validated.
 fn generate_one(specs: &[LayerSpec], layers: &[LayerWeights], latent: &[f32]) -> Vec<f32> {
+    generate_one_layers(specs, layers, latent).pop().unwrap_or_default()
+}
+
+/// Runs every layer on one latent and returns each layer's output after its
+/// activation; `weights` must already be validated.
+fn generate_one_layers(specs: &[LayerSpec], layers: &[LayerWeights], latent: &[f32]) -> Vec<Vec<f32>> {
+    let mut outputs = Vec::with_capacity(specs.len());
     let mut activations = latent.to_vec();
     for (spec, layer) in specs.iter().zip(layers) {
         activations = conv_transpose(spec, &layer.weight, &activations);
@@ -136,12 +175,18 @@ fn generate_one(specs: &[LayerSpec], layers: &[LayerWeights], latent: &[f32]) ->
             batch_norm_inference(spec, batch_norm, &mut activations);
         }
 
-        match spec.activation {
-            Activation::Relu => activations.iter_mut().for_each(|x| *x = x.max(0.0)),
-            Activation::Tanh => activations.iter_mut().for_each(|x| *x = libm::tanhf(*x)),
-        }
+        apply_activation(spec.activation, &mut activations);
+        outputs.push(activations.clone());
     }
-    activations
+    outputs
+}
+
+/// Applies `activation` to every value in place.
+pub(crate) fn apply_activation(activation: Activation, activations: &mut [f32]) {
+    match activation {
+        Activation::Relu => activations.iter_mut().for_each(|x| *x = x.max(0.0)),
+        Activation::Tanh => activations.iter_mut().for_each(|x| *x = libm::tanhf(*x)),
+    }
 }
 
 /// Transposed 2D convolution without bias, as PyTorch's `ConvTranspose2d`
@@ -153,7 +198,7 @@ fn generate_one(specs: &[LayerSpec], layers: &[LayerWeights], latent: &[f32]) ->
 /// - `input`: `[in_channels, in_size, in_size]`.
 /// - `weight`: `[in_channels, out_channels, KERNEL, KERNEL]`.
 /// - returns: `[out_channels, out_size, out_size]`.
-fn conv_transpose(spec: &LayerSpec, weight: &[f32], input: &[f32]) -> Vec<f32> {
+pub(crate) fn conv_transpose(spec: &LayerSpec, weight: &[f32], input: &[f32]) -> Vec<f32> {
     let (in_size, out_size) = (spec.in_size, spec.out_size);
     let mut output = vec![0.0f32; spec.out_channels * out_size * out_size];
 

@@ -18,6 +18,8 @@ use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
 #[path = "commands/bench_train.rs"]
 mod bench_train_command;
+#[path = "commands/verify.rs"]
+mod verify_command;
 
 #[derive(Parser)]
 #[command(
@@ -34,8 +36,13 @@ struct Cli {
 enum Command {
     /// Train a DCGAN on a folder of images, or resume a run.
     Train(TrainArgs),
-    /// Export a run's generator to an ONNX file.
+    /// Export a run's generator, or one saved by PyTorch, to ONNX, QDQ ONNX
+    /// or an int8 weight file.
     Export(ExportArgs),
+    /// Run the same latents through every given form of one generator and
+    /// compare each with the f32 reference; exits with status 1 when a
+    /// threshold is crossed.
+    Verify(verify_command::VerifyArgs),
     /// Train a reduced DCGAN on built-in synthetic faces, export it and
     /// generate a grid of faces with the edge runtime; needs no download.
     Demo(DemoArgs),
@@ -147,12 +154,33 @@ struct HyperArgs {
 #[derive(Args)]
 struct ExportArgs {
     /// Run directory (or its checkpoint.safetensors) to export from.
-    #[arg(value_name = "RUN_DIR")]
-    run_dir: PathBuf,
+    #[arg(value_name = "RUN_DIR", required_unless_present = "from_pytorch", conflicts_with = "from_pytorch")]
+    run_dir: Option<PathBuf>,
 
-    /// ONNX file to write.
+    /// Export a generator saved by PyTorch instead: a torch.save file of the
+    /// tutorial's netG.state_dict() (or of a dict that holds it), or the same
+    /// tensors in safetensors.
     #[arg(long, value_name = "FILE")]
-    onnx: PathBuf,
+    from_pytorch: Option<PathBuf>,
+
+    /// f32 ONNX file to write.
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["int8", "qdq_onnx"])]
+    onnx: Option<PathBuf>,
+
+    /// Weight file to write for the runtime core: BatchNorm folded, int8
+    /// kernels with per-output-channel scales.
+    #[arg(long, value_name = "FILE")]
+    int8: Option<PathBuf>,
+
+    /// QDQ ONNX file to write: the folded generator with int8 weights and
+    /// DequantizeLinear nodes.
+    #[arg(long, value_name = "FILE")]
+    qdq_onnx: Option<PathBuf>,
+
+    /// Layers to keep in f32 in --int8 and --qdq-onnx: none, all, first,
+    /// last or indices from 0 at the latent, comma-separated.
+    #[arg(long, value_name = "LAYERS", default_value = dcgan_export::DEFAULT_KEEP_F32)]
+    keep_f32: String,
 }
 
 #[derive(Args)]
@@ -197,6 +225,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => run_train(args),
         Command::Export(args) => run_export(&args).map(|()| ExitCode::SUCCESS),
+        Command::Verify(args) => verify_command::run(&args),
         Command::Demo(args) => run_demo(&args),
         Command::BenchTrain(args) => bench_train_command::run(&args).map(|()| ExitCode::SUCCESS),
     };
@@ -447,19 +476,28 @@ fn print_summary(summary: &TrainSummary, report: Option<&LoadReport>) {
 }
 
 fn run_export(args: &ExportArgs) -> Result<()> {
-    let summary = dcgan_export::export_checkpoint(&args.run_dir, &args.onnx)
-        .with_context(|| format!("cannot export {}", args.run_dir.display()))?;
-    let spec = summary.spec;
+    let source = match (&args.from_pytorch, &args.run_dir) {
+        (Some(file), _) => dcgan_export::GeneratorSource::Pytorch(file.clone()),
+        (None, Some(run_dir)) => dcgan_export::GeneratorSource::Checkpoint(run_dir.clone()),
+        (None, None) => bail!("give a RUN_DIR or --from-pytorch FILE to export from"),
+    };
+    let targets = dcgan_export::ExportTargets {
+        onnx: args.onnx.clone(),
+        int8: args.int8.clone(),
+        qdq_onnx: args.qdq_onnx.clone(),
+        keep_f32: args.keep_f32.clone(),
+    };
+    let report = dcgan_export::export_generator(&source, &targets)
+        .with_context(|| format!("cannot export {}", source.path().display()))?;
+
+    let spec = report.spec;
     println!(
-        "wrote {} ({} bytes): generator nz={} ngf={} nc={} {}x{}",
-        summary.path.display(),
-        summary.bytes,
-        spec.nz,
-        spec.ngf,
-        spec.nc,
-        spec.image_size,
-        spec.image_size
+        "generator nz={} ngf={} nc={} {}x{}, int8 layers {:?}",
+        spec.nz, spec.ngf, spec.nc, spec.image_size, spec.image_size, report.int8_layers
     );
+    for file in &report.files {
+        println!("wrote {} ({}, {} bytes)", file.path.display(), file.kind, file.bytes);
+    }
     Ok(())
 }
 
