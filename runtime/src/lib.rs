@@ -4,7 +4,8 @@
 //! ([`spec`]), seeded latents ([`latent`]), pixel conversion ([`pixel`]) and a
 //! naive scalar forward pass ([`reference`](mod@reference)) that checks the other backends.
 //! The `std` feature adds the tract ONNX backend (`tract`), image grids
-//! (`grid`) and the board binary `dcgan-edge`.
+//! (`grid`), the face-generator kiosk (`kiosk`) and the board binary
+//! `dcgan-edge`.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![warn(missing_docs)]
 
@@ -18,6 +19,8 @@ pub mod weights;
 
 #[cfg(feature = "std")]
 pub mod grid;
+#[cfg(feature = "std")]
+pub mod kiosk;
 #[cfg(feature = "std")]
 pub mod tract;
 
