@@ -11,7 +11,7 @@ use common::{weights, write_model, SMALL};
 use dcgan_runtime::kiosk::scale::BilinearScaler;
 use dcgan_runtime::kiosk::timeline::Scene;
 use dcgan_runtime::kiosk::{
-    Display, Frame, FramebufferGeometry, Kiosk, KioskControl, KioskOptions, Layout, MemoryFramebuffer, PngFrames,
+    Frame, FramebufferGeometry, Kiosk, KioskControl, KioskOptions, Layout, MemoryFramebuffer, PngFrames,
 };
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::Size;
