@@ -6,7 +6,8 @@
 //! the folded and int8 form of the generator ([`quantized`]) and its compact
 //! weight file ([`weight_file`]).
 //! The `std` feature adds the tract ONNX backend (`tract`), image grids
-//! (`grid`) and the board binary `dcgan-edge`.
+//! (`grid`), the face-generator kiosk (`kiosk`) and the board binary
+//! `dcgan-edge`.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![warn(missing_docs)]
 
@@ -22,6 +23,8 @@ pub mod weights;
 
 #[cfg(feature = "std")]
 pub mod grid;
+#[cfg(feature = "std")]
+pub mod kiosk;
 #[cfg(feature = "std")]
 pub mod tract;
 

@@ -325,6 +325,58 @@ impl TractGenerator {
         Ok(faces)
     }
 
+    /// Generates one face from `latent` straight into a caller's RGB888
+    /// buffer, with the batch-1 plan.
+    ///
+    /// This skips the intermediate vectors of
+    /// [`TractGenerator::generate_faces`], so a render loop can reuse its
+    /// buffers. tract itself still allocates the input and output tensors of
+    /// each run and frees them before this returns.
+    ///
+    /// # Shapes
+    ///
+    /// - `latent`: `[nz]`.
+    /// - `rgb`: `[image_size, image_size, 3]` bytes, row-major, overwritten.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::LatentLength`] when `latent.len() != nz`,
+    /// [`RuntimeError::UnsupportedChannels`] for models with neither 1 nor 3
+    /// channels, [`RuntimeError::NotGenerator`] when `rgb` or the output has
+    /// the wrong size, and [`RuntimeError::Tract`] when tract fails.
+    pub fn generate_face_into(&mut self, latent: &[f32], rgb: &mut [u8]) -> Result<(), RuntimeError> {
+        self.check_latents(latent, 1)?;
+        self.check_face_request(0, 1, 1)?;
+        let pixels = self.image_size * self.image_size;
+        if rgb.len() != 3 * pixels {
+            let reason = format!("the RGB buffer has {} bytes, expected {}", rgb.len(), 3 * pixels);
+            return Err(not_generator(&self.path, reason));
+        }
+        let plan = self.plan(1)?;
+
+        let input = Tensor::from_shape(&[1, self.nz, 1, 1], latent)
+            .map_err(|err| tract_error(&self.path, "building the input tensor", err))?;
+        let outputs =
+            plan.run(tvec!(input.into_tvalue())).map_err(|err| tract_error(&self.path, "running a batch of 1", err))?;
+        let chw = outputs[0]
+            .try_as_plain_ram()
+            .and_then(|view| view.as_slice::<f32>())
+            .map_err(|err| tract_error(&self.path, "reading the output tensor", err))?;
+        if chw.len() != self.channels * pixels {
+            let reason = format!("one face produced {} values, expected {}", chw.len(), self.channels * pixels);
+            return Err(not_generator(&self.path, reason));
+        }
+
+        if self.channels == 3 {
+            chw_to_rgb888(chw, self.image_size, rgb);
+        } else {
+            for (pixel, &value) in rgb.chunks_exact_mut(3).zip(chw) {
+                pixel.fill(to_u8(value));
+            }
+        }
+        Ok(())
+    }
+
     fn check_latents(&self, latents: &[f32], batch: usize) -> Result<(), RuntimeError> {
         if batch == 0 {
             return Err(RuntimeError::ZeroBatch {

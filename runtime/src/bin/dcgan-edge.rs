@@ -3,11 +3,14 @@
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use dcgan_runtime::grid::{make_grid, save_png_atomic};
+use dcgan_runtime::kiosk;
+use embedded_graphics::prelude::Size;
 use dcgan_runtime::TractGenerator;
 use image::RgbImage;
 
@@ -29,6 +32,8 @@ struct Cli {
 enum Command {
     /// Generates faces as PNG files, and optionally a grid of all of them.
     Generate(GenerateArgs),
+    /// Shows generated faces on a screen, one at a time, morphing between them.
+    Kiosk(KioskArgs),
     /// Prints a model's latent length, image size and metadata.
     Info {
         /// Generator ONNX file, as written by `dcgan export`.
@@ -62,10 +67,45 @@ struct GenerateArgs {
     batch_size: NonZeroUsize,
 }
 
+#[derive(clap::Args)]
+struct KioskArgs {
+    /// Generator ONNX file; while it is missing or invalid the kiosk shows an
+    /// error screen and retries.
+    #[arg(long)]
+    model: PathBuf,
+    /// Where to draw: fb:/dev/fbN (Linux framebuffer), png:DIR (a PNG file per
+    /// frame) or window (desktop window; needs the `window` feature).
+    #[arg(long, default_value = "fb:/dev/fb0")]
+    display: kiosk::DisplaySpec,
+    /// Frame size in pixels for png: and window displays, as WIDTHxHEIGHT; a
+    /// framebuffer uses its own resolution.
+    #[arg(long, default_value = "800x480", value_parser = kiosk::parse_size)]
+    size: Size,
+    /// How long each face stays still, for example 5s or 500ms.
+    #[arg(long, default_value = "5s", value_parser = kiosk::parse_duration)]
+    hold: Duration,
+    /// How long the morph to the next face takes, for example 1.5s; 0s cuts.
+    #[arg(long, default_value = "1.5s", value_parser = kiosk::parse_duration)]
+    morph: Duration,
+    /// Frames per second.
+    #[arg(long, default_value_t = 30.0)]
+    fps: f64,
+    /// Seed of the latents: face k of a seed is the same in every run.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Stop after this many frames (default: run until Ctrl-C or q).
+    #[arg(long)]
+    frames: Option<u64>,
+    /// Time between attempts to load a missing or invalid model.
+    #[arg(long, default_value = "5s", value_parser = kiosk::parse_duration)]
+    retry: Duration,
+}
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let result = match Cli::parse().command {
         Command::Generate(args) => generate(&args),
+        Command::Kiosk(args) => run_kiosk(args),
         Command::Info { model } => info(&model),
     };
     match result {
@@ -193,6 +233,28 @@ fn ceil_sqrt(n: usize) -> usize {
     } else {
         root
     }
+}
+
+/// Runs the kiosk; PNG frames render as fast as possible, screens at --fps.
+fn run_kiosk(args: KioskArgs) -> Result<()> {
+    let options = kiosk::KioskOptions {
+        model: args.model,
+        seed: args.seed,
+        hold: args.hold,
+        morph: args.morph,
+        fps: args.fps,
+        frames: args.frames,
+        retry: args.retry,
+        realtime: !matches!(args.display, kiosk::DisplaySpec::Png(_)),
+    };
+    let control = Arc::new(kiosk::KioskControl::new());
+    let on_signal = Arc::clone(&control);
+    ctrlc::set_handler(move || on_signal.request_stop()).context("failed to install the Ctrl-C handler")?;
+    let _keys = kiosk::TerminalKeys::start(Arc::clone(&control));
+
+    let summary = kiosk::run_on(&args.display, args.size, options, &control)?;
+    println!("showed {} frames ({} error screens)", summary.frames, summary.error_frames);
+    Ok(())
 }
 
 fn info(model: &Path) -> Result<()> {

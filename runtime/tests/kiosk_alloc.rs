@@ -1,0 +1,119 @@
+//! The kiosk's frames allocate nothing beyond the tensors tract allocates
+//! for each generator run, counted with a global allocator.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::{weights, write_model, SMALL};
+use dcgan_runtime::kiosk::{Frame, FramebufferGeometry, Kiosk, KioskControl, KioskOptions, MemoryFramebuffer};
+use dcgan_runtime::latent::fill_latent;
+use dcgan_runtime::TractGenerator;
+use embedded_graphics::prelude::Size;
+
+/// Counts allocations made on threads that switched counting on.
+struct CountingAllocator;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
+
+fn counting() -> bool {
+    // During thread teardown the flag may be gone; nothing is counted then.
+    COUNTING.try_with(Cell::get).unwrap_or(false)
+}
+
+fn record(allocations: u64, bytes: i64) {
+    if counting() {
+        ALLOCATIONS.fetch_add(allocations, Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// counters are atomics and the thread-local flag never allocates.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        record(1, layout.size() as i64);
+        System.alloc(layout)
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        record(1, layout.size() as i64);
+        System.alloc_zeroed(layout)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        record(0, -(layout.size() as i64));
+        System.dealloc(ptr, layout)
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        record(1, new_size as i64 - layout.size() as i64);
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+/// Runs `work` with counting on and returns its result, the allocations it
+/// made and the change in live bytes.
+fn counted<T>(work: impl FnOnce() -> T) -> (T, u64, i64) {
+    let (allocations, bytes) = (ALLOCATIONS.load(Ordering::Relaxed), LIVE_BYTES.load(Ordering::Relaxed));
+    COUNTING.with(|flag| flag.set(true));
+    let result = work();
+    COUNTING.with(|flag| flag.set(false));
+    (result, ALLOCATIONS.load(Ordering::Relaxed) - allocations, LIVE_BYTES.load(Ordering::Relaxed) - bytes)
+}
+
+#[test]
+fn frames_allocate_only_inside_tract() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write_model(dir.path(), "generator.onnx", &weights(SMALL, 8));
+    let options = KioskOptions {
+        hold: Duration::from_millis(300),
+        morph: Duration::from_millis(500),
+        fps: 10.0,
+        realtime: false,
+        ..KioskOptions::new(&model)
+    };
+    // A cycle is 3 held frames and 5 morph frames.
+    let cycle = 8;
+    let mut display = MemoryFramebuffer::new(FramebufferGeometry::rgb565(160, 120, 336)).unwrap();
+    let control = KioskControl::new();
+    let mut kiosk = Kiosk::new(options, Size::new(160, 120)).unwrap();
+    for _ in 0..2 * cycle {
+        kiosk.step(&mut display, &control).unwrap();
+    }
+
+    // What one bare generator run allocates, after a warm-up run.
+    let mut generator = TractGenerator::load(&model).unwrap();
+    let mut latent = vec![0.0; SMALL.nz];
+    let mut rgb = vec![0; 3 * SMALL.image_size * SMALL.image_size];
+    fill_latent(0, 0, &mut latent);
+    generator.generate_face_into(&latent, &mut rgb).unwrap();
+    let (result, per_run, run_bytes) = counted(|| generator.generate_face_into(&latent, &mut rgb));
+    result.unwrap();
+    assert_eq!(run_bytes, 0, "a generator run frees what it allocates");
+
+    let mut previous = None;
+    let mut total_bytes = 0;
+    for index in 0..2 * cycle {
+        let (frame, allocations, bytes) = counted(|| kiosk.step(&mut display, &control));
+        let Frame::Face(scene) = frame.unwrap() else {
+            panic!("frame {index}: the model is loaded, so every frame shows a face");
+        };
+        let generated = previous != Some(scene);
+        let expected = if generated { per_run } else { 0 };
+        assert_eq!(allocations, expected, "frame {index} ({scene:?}) allocated {allocations} times");
+        total_bytes += bytes;
+        previous = Some(scene);
+    }
+    assert_eq!(total_bytes, 0, "live memory changed over two cycles");
+}
