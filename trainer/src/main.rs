@@ -16,6 +16,9 @@ use dcgan_trainer::train::{IterationStats, LOSS_PLOT_FILE, ResumeOverrides, RunS
 use dcgan_trainer::TrainConfig;
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
+#[path = "commands/eval.rs"]
+mod eval_command;
+
 #[derive(Parser)]
 #[command(
     name = "dcgan",
@@ -36,6 +39,10 @@ enum Command {
     /// Train a reduced DCGAN on built-in synthetic faces, export it and
     /// generate a grid of faces with the edge runtime; needs no download.
     Demo(DemoArgs),
+    /// Measure generated images against real ones: FID, KID and Inception
+    /// Score through an Inception-v3 ONNX, and SSIM and PSNR of same-named
+    /// image pairs.
+    Eval(eval_command::EvalArgs),
 }
 
 #[derive(Args)]
@@ -192,6 +199,7 @@ fn main() -> ExitCode {
         Command::Train(args) => run_train(args),
         Command::Export(args) => run_export(&args).map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => run_demo(&args),
+        Command::Eval(args) => eval_command::run(&args),
     };
     match result {
         Ok(code) => code,
@@ -388,6 +396,10 @@ impl TrainObserver for CliObserver {
     fn on_checkpoint(&mut self, path: &Path) {
         self.print(&format!("wrote checkpoint of iteration {}: {}", self.iteration, path.display()));
     }
+
+    fn on_warning(&mut self, message: &str) {
+        self.print(&format!("warning: {message}"));
+    }
 }
 
 fn print_summary(summary: &TrainSummary, report: Option<&LoadReport>) {
@@ -422,6 +434,12 @@ fn print_summary(summary: &TrainSummary, report: Option<&LoadReport>) {
     println!("  loss log:    {}", summary.loss_log.display());
     if let Some(plot) = &summary.loss_plot {
         println!("  loss plot:   {}", plot.display());
+    }
+    if let Some(gif) = &summary.progress_gif {
+        println!("  animation:   {}", gif.display());
+    }
+    if let Some(pair) = &summary.real_vs_fake {
+        println!("  real/fake:   {}", pair.display());
     }
     if summary.stop_reason != StopReason::Completed {
         let run_dir = summary.checkpoint.parent().unwrap_or(Path::new("."));
