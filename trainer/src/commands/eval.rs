@@ -46,7 +46,7 @@ pub struct EvalArgs {
     json: Option<PathBuf>,
 
     /// Images per Inception run.
-    #[arg(long, value_name = "N", default_value_t = EvalOptions::default().batch_size, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = EvalOptions::default().batch_size as u64, value_parser = clap::value_parser!(u64).range(1..))]
     batch_size: u64,
 
     /// KID subsets.
