@@ -131,8 +131,8 @@ impl GaussianStats {
 /// is symmetric positive semi-definite, so the trace of its square root is
 /// the sum of the square roots of that matrix's eigenvalues. Both steps use
 /// symmetric eigendecompositions, which stay accurate for the singular
-/// covariances of fewer samples than features. Eigenvalues that rounding
-/// makes slightly negative count as 0.
+/// covariances of fewer samples than features. Eigenvalues within rounding
+/// noise of 0 count as 0.
 ///
 /// # Shapes
 /// `a`, `b`: `[d, d]`.
@@ -140,19 +140,32 @@ pub fn trace_sqrt_product(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
     let root_a = psd_sqrt(a);
     let mut product = &root_a * b * &root_a;
     symmetrize(&mut product);
-    product.symmetric_eigenvalues().iter().map(|&lambda| lambda.max(0.0).sqrt()).sum()
+    let eigenvalues = product.symmetric_eigenvalues();
+    let tolerance = rank_tolerance(eigenvalues.as_slice());
+    eigenvalues.iter().filter(|&&lambda| lambda > tolerance).map(|&lambda| lambda.sqrt()).sum()
 }
 
-/// Square root of a symmetric positive semi-definite matrix, through its
-/// eigendecomposition `V diag(w) V^T` as `V diag(sqrt(max(w, 0))) V^T`.
+/// Eigenvalues at or below this value are rounding noise of a zero
+/// eigenvalue: `d * f64::EPSILON * max |lambda|`, numpy's default rank
+/// tolerance. Their square roots would otherwise add up over the thousands of
+/// zero eigenvalues of a covariance from fewer samples than features.
+fn rank_tolerance(eigenvalues: &[f64]) -> f64 {
+    let largest = eigenvalues.iter().fold(0.0f64, |max, lambda| max.max(lambda.abs()));
+    eigenvalues.len() as f64 * f64::EPSILON * largest
+}
+
+/// Computes the square root of a symmetric positive semi-definite matrix
+/// from its eigendecomposition `V diag(w) V^T` as `V diag(sqrt(w)) V^T`,
+/// with eigenvalues within rounding noise of 0 set to 0.
 pub fn psd_sqrt(matrix: &DMatrix<f64>) -> DMatrix<f64> {
     let mut symmetric = matrix.clone();
     symmetrize(&mut symmetric);
     let eigen = symmetric.symmetric_eigen();
 
+    let tolerance = rank_tolerance(eigen.eigenvalues.as_slice());
     let mut scaled = eigen.eigenvectors.clone();
     for (mut column, &lambda) in scaled.column_iter_mut().zip(eigen.eigenvalues.iter()) {
-        column *= lambda.max(0.0).sqrt();
+        column *= if lambda > tolerance { lambda.sqrt() } else { 0.0 };
     }
     scaled * eigen.eigenvectors.transpose()
 }
