@@ -67,8 +67,11 @@ fn frechet_matches_scipy() {
 
         let (sx, sy) = (GaussianStats::from_features(&x).unwrap(), GaussianStats::from_features(&y).unwrap());
         let trace = trace_sqrt_product(&sx.covariance, &sy.covariance);
-        assert_close(trace, case["trace_sqrt_eigen"].as_f64().unwrap(), 1e-6, name);
-        assert_close(trace, case["trace_sqrt_sqrtm"].as_f64().unwrap(), 1e-6, name);
+        // The rank tolerance drops eigenvalues of sqrt(S1) S2 sqrt(S1) below
+        // d * eps * max, which moves the trace by about 1e-6 relative on the
+        // 2048-feature case; FID itself matches to 1e-6 above.
+        assert_close(trace, case["trace_sqrt_eigen"].as_f64().unwrap(), 3e-6, name);
+        assert_close(trace, case["trace_sqrt_sqrtm"].as_f64().unwrap(), 3e-6, name);
     }
 }
 

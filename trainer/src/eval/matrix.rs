@@ -149,6 +149,8 @@ pub fn trace_sqrt_product(a: &DMatrix<f64>, b: &DMatrix<f64>) -> f64 {
 /// eigenvalue: `d * f64::EPSILON * max |lambda|`, numpy's default rank
 /// tolerance. Their square roots would otherwise add up over the thousands of
 /// zero eigenvalues of a covariance from fewer samples than features.
+// NOTE: on a full-rank 2048-feature case this cut changes tr(sqrtm) by about
+// 1e-6 relative against scipy (FID by far less); a sharper noise bound is open.
 fn rank_tolerance(eigenvalues: &[f64]) -> f64 {
     let largest = eigenvalues.iter().fold(0.0f64, |max, lambda| max.max(lambda.abs()));
     eigenvalues.len() as f64 * f64::EPSILON * largest
