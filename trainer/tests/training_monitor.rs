@@ -90,7 +90,10 @@ fn old_loss_log_resumes_with_new_column() {
 #[test]
 fn non_finite_loss_stops_and_keeps_checkpoint() {
     // A huge learning rate makes the networks diverge within a few steps.
-    let config = TrainConfig { lr: 1e12, epochs: 4, checkpoint_every: 1, sample_every: 0, ..small_config() };
+    // NOTE: 5e7 was found by trial on this seed: 1e7 never diverges in 8
+    // iterations and 1e8 diverges at iteration 1, before any checkpoint, so
+    // changes to the kernels' rounding may need a new value.
+    let config = TrainConfig { lr: 5e7, epochs: 4, checkpoint_every: 1, sample_every: 0, ..small_config() };
     let data = load_faces(32, config.image_size);
     let dir = tempfile::tempdir().unwrap();
     let mut warnings = Warnings::default();
