@@ -3,6 +3,7 @@
 //! [`train::train`] runs the tutorial's training loop on an in-memory
 //! [`data::ImageSet`], writing checkpoints, sample grids and a loss log into
 //! a run directory; [`train::resume`] continues such a run exactly.
+//! [`eval`] measures a generator with FID, KID, Inception Score, SSIM and PSNR.
 #![warn(missing_docs)]
 
 pub mod adam;
@@ -12,6 +13,7 @@ pub mod config;
 pub mod data;
 pub mod demo;
 pub mod device;
+pub mod eval;
 pub mod loss;
 pub mod model;
 pub mod plot;

@@ -20,6 +20,8 @@ use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 mod bench_train_command;
 #[path = "commands/verify.rs"]
 mod verify_command;
+#[path = "commands/eval.rs"]
+mod eval_command;
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +51,10 @@ enum Command {
     /// Time the full training step (images/s) at several batch sizes, beside
     /// PyTorch's when torch is installed.
     BenchTrain(bench_train_command::BenchTrainArgs),
+    /// Measure generated images against real ones: FID, KID and Inception
+    /// Score through an Inception-v3 ONNX, and SSIM and PSNR of same-named
+    /// image pairs.
+    Eval(eval_command::EvalArgs),
 }
 
 #[derive(Args)]
@@ -228,6 +234,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify_command::run(&args),
         Command::Demo(args) => run_demo(&args),
         Command::BenchTrain(args) => bench_train_command::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Eval(args) => eval_command::run(&args),
     };
     match result {
         Ok(code) => code,
@@ -434,6 +441,10 @@ impl TrainObserver for CliObserver {
     fn on_checkpoint(&mut self, path: &Path) {
         self.print(&format!("wrote checkpoint of iteration {}: {}", self.iteration, path.display()));
     }
+
+    fn on_warning(&mut self, message: &str) {
+        self.print(&format!("warning: {message}"));
+    }
 }
 
 fn print_summary(summary: &TrainSummary, report: Option<&LoadReport>) {
@@ -468,6 +479,12 @@ fn print_summary(summary: &TrainSummary, report: Option<&LoadReport>) {
     println!("  loss log:    {}", summary.loss_log.display());
     if let Some(plot) = &summary.loss_plot {
         println!("  loss plot:   {}", plot.display());
+    }
+    if let Some(gif) = &summary.progress_gif {
+        println!("  animation:   {}", gif.display());
+    }
+    if let Some(pair) = &summary.real_vs_fake {
+        println!("  real/fake:   {}", pair.display());
     }
     if summary.stop_reason != StopReason::Completed {
         let run_dir = summary.checkpoint.parent().unwrap_or(Path::new("."));

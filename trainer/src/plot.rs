@@ -660,3 +660,42 @@ mod tests {
         assert_eq!(tick_values(-0.3, 0.7, 0.5), [0.0, 0.5]);
     }
 }
+
+/// Height of the title band above each image of [`render_side_by_side`].
+const PAIR_TITLE_HEIGHT: u32 = 28;
+/// Margin around and between the images of [`render_side_by_side`].
+const PAIR_MARGIN: u32 = 12;
+
+/// Places `left` and `right` side by side on a white background, each under
+/// its title, like the tutorial's "Real Images" / "Fake Images" figure.
+///
+/// Images of different heights are top-aligned.
+pub fn render_side_by_side(left: &RgbImage, left_title: &str, right: &RgbImage, right_title: &str) -> RgbImage {
+    let width = 3 * PAIR_MARGIN + left.width() + right.width();
+    let height = PAIR_TITLE_HEIGHT + PAIR_MARGIN + left.height().max(right.height());
+    let mut canvas = Canvas(RgbImage::new(width, height));
+    let _ = canvas.clear(BACKGROUND);
+
+    let panels = [(left, left_title, PAIR_MARGIN), (right, right_title, 2 * PAIR_MARGIN + left.width())];
+    for (image, title, x) in panels {
+        let centre = Point::new((x + image.width() / 2) as i32, PAIR_TITLE_HEIGHT as i32 - 8);
+        draw_text(&mut canvas, title, centre, &FONT_9X15_BOLD, Alignment::Center, TEXT_COLOUR);
+        image::imageops::replace(&mut canvas.0, image, i64::from(x), i64::from(PAIR_TITLE_HEIGHT));
+    }
+    canvas.0
+}
+
+/// Writes [`render_side_by_side`] of the two images to `path` as a PNG,
+/// through a temporary file.
+///
+/// # Errors
+/// [`PlotError`] when `path` names no file, or writing or encoding fails.
+pub fn save_side_by_side(
+    left: &RgbImage,
+    left_title: &str,
+    right: &RgbImage,
+    right_title: &str,
+    path: &Path,
+) -> Result<(), PlotError> {
+    write_png_atomically(&render_side_by_side(left, left_title, right, right_title), path)
+}

@@ -10,7 +10,17 @@
 //! - `losses.csv`, one row per iteration;
 //! - `samples/iter_NNNNNN.png` every `sample_every` iterations and
 //!   `samples/final.png` when the run completes;
-//! - `losses.png`, the loss curves, when the run ends.
+//! - `losses.png`, the loss curves, when the run ends;
+//! - `progress.gif`, the sample grids as an animation, and
+//!   `real-vs-fake.png`, training images beside the last grid, when the run
+//!   ends.
+//!
+//! `losses.csv` also logs the mean pairwise distance of the fixed-noise
+//! samples, and the run warns through [`TrainObserver::on_warning`] when it
+//! falls far below its first value, a sign of mode collapse. A NaN or
+//! infinite loss stops the run with [`TrainError::NonFiniteLoss`] and
+//! leaves the last checkpoint as it was; a checkpoint is never written from
+//! weights that hold a NaN or an infinity.
 //!
 //! An epoch visits every image once in an order drawn from `(seed, epoch)`,
 //! and its last batch may be smaller than `batch_size`, as with PyTorch's
@@ -18,8 +28,10 @@
 //! `(seed, iteration)`, so a resumed run repeats exactly what an
 //! uninterrupted run computes.
 
+mod diversity;
 mod loss_log;
 mod observer;
+mod pictures;
 mod run;
 mod samples;
 mod step;
@@ -39,7 +51,9 @@ use crate::model::ModelError;
 use crate::plot::PlotError;
 use crate::state::TrainingState;
 
-pub use loss_log::{read_loss_log, LossRecord, LOSSES_FILE, LOSSES_HEADER};
+pub use diversity::{mean_pairwise_distance, DiversityMonitor, COLLAPSE_RATIO};
+pub use loss_log::{read_loss_log, LossRecord, LOSSES_FILE, LOSSES_HEADER, LOSSES_HEADER_WITHOUT_DIVERSITY};
+pub use pictures::{PROGRESS_GIF_FILE, PROGRESS_GIF_FRAME_MS, PROGRESS_GIF_MAX_FRAMES, REAL_VS_FAKE_FILE};
 pub use observer::{IterationStats, LogObserver, RunStart, TrainObserver};
 pub use step::{train_step, StepOutput};
 pub use samples::{final_sample_path, sample_path, SAMPLES_DIR, SAMPLE_COLUMNS, SAMPLE_COUNT, SAMPLE_PADDING};
@@ -83,6 +97,11 @@ pub struct TrainSummary {
     pub loss_log: PathBuf,
     /// The loss plot; `None` when no iteration has run yet.
     pub loss_plot: Option<PathBuf>,
+    /// The animation of the sample grids; `None` when no grid exists yet.
+    pub progress_gif: Option<PathBuf>,
+    /// Training images beside the last sample grid; `None` when this call
+    /// rendered no grid.
+    pub real_vs_fake: Option<PathBuf>,
 }
 
 impl TrainSummary {
@@ -199,6 +218,48 @@ pub enum TrainError {
     /// The loss plot could not be drawn.
     #[error(transparent)]
     Plot(#[from] PlotError),
+    /// A picture of the run could not be read or encoded.
+    #[error("cannot write the picture {}: {reason}", path.display())]
+    Picture {
+        /// The picture or the grid being read.
+        path: PathBuf,
+        /// The cause.
+        reason: String,
+    },
+    /// A loss became NaN or infinite, so the run stopped.
+    #[error("training stopped at iteration {iteration}: Loss_D is {loss_d} and Loss_G is {loss_g}, so the networks diverged; {}", kept_checkpoint_hint(checkpoint))]
+    NonFiniteLoss {
+        /// The iteration, from 1.
+        iteration: u64,
+        /// Discriminator loss.
+        loss_d: f32,
+        /// Generator loss.
+        loss_g: f32,
+        /// The checkpoint left on disk and its iteration, if any.
+        checkpoint: Option<(u64, PathBuf)>,
+    },
+    /// A tensor of the training state became NaN or infinite, so the run
+    /// stopped instead of writing it to the checkpoint.
+    #[error("training stopped at iteration {iteration}: tensor {tensor} holds NaN or infinite values, so it was not saved; {}", kept_checkpoint_hint(checkpoint))]
+    NonFiniteWeights {
+        /// The iteration, from 1.
+        iteration: u64,
+        /// Name of the first non-finite tensor.
+        tensor: String,
+        /// The checkpoint left on disk and its iteration, if any.
+        checkpoint: Option<(u64, PathBuf)>,
+    },
+}
+
+/// Describes the checkpoint a diverged run left behind.
+fn kept_checkpoint_hint(checkpoint: &Option<(u64, PathBuf)>) -> String {
+    match checkpoint {
+        Some((iteration, path)) => format!(
+            "the last good checkpoint, of iteration {iteration}, is kept at {}; start a new run with a lower --lr",
+            path.display()
+        ),
+        None => "no checkpoint had been written yet; start a new run with a lower --lr".to_string(),
+    }
 }
 
 impl From<CheckpointError> for TrainError {

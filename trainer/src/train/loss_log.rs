@@ -1,8 +1,11 @@
 //! `losses.csv`: one row per iteration.
 //!
 //! Columns: `epoch` (from 0, as in the log lines), `iteration` (global, from
-//! 1), `loss_d`, `loss_g`, `d_x`, `d_g_z1`, `d_g_z2`. Floats are written in
-//! the shortest form that parses back to the same f32.
+//! 1), `loss_d`, `loss_g`, `d_x`, `d_g_z1`, `d_g_z2`, `sample_diversity`.
+//! Floats are written in the shortest form that parses back to the same f32.
+//! `sample_diversity` (the mode-collapse monitor's value) is filled on the
+//! iterations that render a sample grid and empty on the others. Logs
+//! written before that column existed, with 7 columns, still read.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -15,7 +18,10 @@ use crate::checkpoint::write_atomic;
 pub const LOSSES_FILE: &str = "losses.csv";
 
 /// Header line of the loss log.
-pub const LOSSES_HEADER: &str = "epoch,iteration,loss_d,loss_g,d_x,d_g_z1,d_g_z2";
+pub const LOSSES_HEADER: &str = "epoch,iteration,loss_d,loss_g,d_x,d_g_z1,d_g_z2,sample_diversity";
+
+/// Header line of loss logs without the `sample_diversity` column.
+pub const LOSSES_HEADER_WITHOUT_DIVERSITY: &str = "epoch,iteration,loss_d,loss_g,d_x,d_g_z1,d_g_z2";
 
 /// One row of the loss log.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -34,26 +40,30 @@ pub struct LossRecord {
     pub d_g_z1: f32,
     /// Mean discriminator output on fakes after the discriminator step.
     pub d_g_z2: f32,
+    /// Mean pairwise distance of the fixed-noise samples, on iterations that
+    /// rendered them.
+    pub sample_diversity: Option<f32>,
 }
 
 /// Reads every row of a loss log.
 pub fn read_loss_log(path: &Path) -> Result<Vec<LossRecord>, TrainError> {
     let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io { path: path.to_owned(), source })?;
     let mut lines = text.lines().enumerate();
-    match lines.next() {
-        Some((_, header)) if header.trim() == LOSSES_HEADER => {}
+    let columns = match lines.next() {
+        Some((_, header)) if header.trim() == LOSSES_HEADER => 8,
+        Some((_, header)) if header.trim() == LOSSES_HEADER_WITHOUT_DIVERSITY => 7,
         _ => return Err(invalid(path, 1, format!("the first line is not the header {LOSSES_HEADER:?}"))),
-    }
+    };
     lines
         .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(index, line)| parse_row(line).map_err(|problem| invalid(path, index + 1, problem)))
+        .map(|(index, line)| parse_row(line, columns).map_err(|problem| invalid(path, index + 1, problem)))
         .collect()
 }
 
-fn parse_row(line: &str) -> Result<LossRecord, String> {
+fn parse_row(line: &str, columns: usize) -> Result<LossRecord, String> {
     let fields: Vec<&str> = line.trim().split(',').collect();
-    if fields.len() != 7 {
-        return Err(format!("expected 7 comma-separated fields, found {}", fields.len()));
+    if fields.len() != columns {
+        return Err(format!("expected {columns} comma-separated fields, found {}", fields.len()));
     }
     let integer =
         |index: usize| fields[index].parse::<u64>().map_err(|_| format!("invalid integer {:?}", fields[index]));
@@ -66,6 +76,10 @@ fn parse_row(line: &str) -> Result<LossRecord, String> {
         d_x: float(4)?,
         d_g_z1: float(5)?,
         d_g_z2: float(6)?,
+        sample_diversity: match fields.get(7).map(|field| field.trim()) {
+            None | Some("") => None,
+            Some(_) => Some(float(7)?),
+        },
     })
 }
 
@@ -126,6 +140,7 @@ impl LossLog {
             d_x: stats.d_x,
             d_g_z1: stats.d_g_z1,
             d_g_z2: stats.d_g_z2,
+            sample_diversity: stats.sample_diversity,
         };
         self.writer
             .write_all(format_row(&record).as_bytes())
@@ -135,8 +150,9 @@ impl LossLog {
 }
 
 fn format_row(record: &LossRecord) -> String {
+    let diversity = record.sample_diversity.map(|value| value.to_string()).unwrap_or_default();
     format!(
-        "{},{},{},{},{},{},{}\n",
+        "{},{},{},{},{},{},{},{diversity}\n",
         record.epoch, record.iteration, record.loss_d, record.loss_g, record.d_x, record.d_g_z1, record.d_g_z2
     )
 }

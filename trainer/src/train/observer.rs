@@ -50,6 +50,9 @@ pub struct IterationStats {
     pub d_g_z1: f32,
     /// Mean discriminator output on the fake batch, after the discriminator step.
     pub d_g_z2: f32,
+    /// Mean pairwise distance of the fixed-noise samples, on iterations that
+    /// render the sample grid (see `train::diversity`).
+    pub sample_diversity: Option<f32>,
 }
 
 impl IterationStats {
@@ -90,6 +93,9 @@ pub trait TrainObserver {
 
     /// Called after a checkpoint is written.
     fn on_checkpoint(&mut self, _path: &Path) {}
+
+    /// Called with a warning about the run, such as possible mode collapse.
+    fn on_warning(&mut self, _message: &str) {}
 }
 
 impl TrainObserver for () {}
@@ -110,5 +116,9 @@ impl TrainObserver for LogObserver {
 
     fn on_checkpoint(&mut self, path: &Path) {
         log::info!("wrote checkpoint {}", path.display());
+    }
+
+    fn on_warning(&mut self, message: &str) {
+        log::warn!("{message}");
     }
 }

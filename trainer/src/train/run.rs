@@ -5,8 +5,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
+use image::RgbImage;
 
+use super::diversity::DiversityMonitor;
 use super::loss_log::{read_loss_log, LossLog};
+use super::pictures::{write_progress_gif, write_real_vs_fake};
 use super::samples::{calibration_noise, final_sample_path, fixed_noise, sample_path, write_sample_grid};
 use super::{
     IterationStats, RunStart, StopReason, TrainError, TrainObserver, TrainSummary, LOSSES_FILE, LOSS_PLOT_FILE,
@@ -36,6 +39,17 @@ pub(super) struct Session<'a> {
     batch_values: Vec<f32>,
     last_checkpoint: Option<u64>,
     last_sample: Option<(u64, PathBuf)>,
+    last_grid: Option<RgbImage>,
+    diversity: DiversityMonitor,
+}
+
+/// Files a session writes when it ends.
+pub(super) struct FinalOutputs {
+    pub(super) checkpoint: PathBuf,
+    pub(super) sample: Option<PathBuf>,
+    pub(super) loss_plot: Option<PathBuf>,
+    pub(super) progress_gif: Option<PathBuf>,
+    pub(super) real_vs_fake: Option<PathBuf>,
 }
 
 impl<'a> Session<'a> {
@@ -69,6 +83,8 @@ impl<'a> Session<'a> {
             batch_values: Vec::new(),
             last_checkpoint: None,
             last_sample: None,
+            last_grid: None,
+            diversity: DiversityMonitor::default(),
         })
     }
 
@@ -83,6 +99,7 @@ impl<'a> Session<'a> {
         if start_iteration > 0 {
             // The checkpoint being resumed from already contains this state.
             self.last_checkpoint = Some(start_iteration);
+            self.diversity = DiversityMonitor::new(self.first_logged_diversity()?);
         }
         observer.on_start(&self.run_start(start_iteration));
 
@@ -116,12 +133,11 @@ impl<'a> Session<'a> {
             let output = self.step(indices, iteration).map_err(|source| TrainError::Step { iteration, source })?;
             let stats = self.stats(epoch, batch, iteration, indices.len(), &output);
             images += indices.len() as u64;
-            last = Some(stats);
-            self.after_iteration(&stats, observer)?;
+            last = Some(self.after_iteration(stats, observer)?);
         };
         let elapsed = started.elapsed();
 
-        let (checkpoint, sample, loss_plot) = self.finish(iteration, stop_reason, observer)?;
+        let outputs = self.finish(iteration, stop_reason, observer)?;
         Ok(TrainSummary {
             stop_reason,
             start_iteration,
@@ -130,11 +146,23 @@ impl<'a> Session<'a> {
             images,
             elapsed,
             last,
-            checkpoint,
-            sample,
+            checkpoint: outputs.checkpoint,
+            sample: outputs.sample,
             loss_log: self.run_dir.join(LOSSES_FILE),
-            loss_plot,
+            loss_plot: outputs.loss_plot,
+            progress_gif: outputs.progress_gif,
+            real_vs_fake: outputs.real_vs_fake,
         })
+    }
+
+    /// Reads the first `sample_diversity` of the loss log, the mode-collapse
+    /// monitor's reference when a run resumes.
+    fn first_logged_diversity(&self) -> Result<Option<f32>, TrainError> {
+        let path = self.run_dir.join(LOSSES_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        Ok(read_loss_log(&path)?.iter().find_map(|record| record.sample_diversity))
     }
 
     fn run_start(&self, start_iteration: u64) -> RunStart {
@@ -184,33 +212,58 @@ impl<'a> Session<'a> {
             d_x: output.d_x,
             d_g_z1: output.d_g_z1,
             d_g_z2: output.d_g_z2,
+            sample_diversity: None,
         }
     }
 
     /// Records one iteration and writes the periodic outputs that are due.
-    fn after_iteration(&mut self, stats: &IterationStats, observer: &mut dyn TrainObserver) -> Result<(), TrainError> {
-        self.log.append(stats)?;
-        if !(stats.loss_d.is_finite() && stats.loss_g.is_finite()) {
-            log::warn!(
-                "non-finite loss at iteration {}: Loss_D {} Loss_G {}",
-                stats.iteration,
-                stats.loss_d,
-                stats.loss_g
-            );
+    ///
+    /// It renders the sample grid first, so the grid's diversity goes into
+    /// the same row of the loss log. A non-finite loss stops the run before any
+    /// checkpoint of these weights is written.
+    fn after_iteration(
+        &mut self,
+        mut stats: IterationStats,
+        observer: &mut dyn TrainObserver,
+    ) -> Result<IterationStats, TrainError> {
+        let iteration = stats.iteration;
+        let finite = stats.loss_d.is_finite() && stats.loss_g.is_finite();
+        if finite && is_due(iteration, self.config.sample_every) {
+            stats.sample_diversity = Some(self.sample(iteration, sample_path(self.run_dir, iteration), observer)?);
         }
-        observer.on_iteration(stats);
+
+        self.log.append(&stats)?;
+        observer.on_iteration(&stats);
         if self.config.log_every > 0 && stats.batch % self.config.log_every == 0 {
             observer.on_log_line(&stats.log_line());
         }
-
-        let iteration = stats.iteration;
-        if is_due(iteration, self.config.sample_every) {
-            self.sample(iteration, sample_path(self.run_dir, iteration), observer)?;
+        if !finite {
+            return Err(self.non_finite_loss(&stats));
         }
+
         if is_due(iteration, self.config.checkpoint_every) {
             self.checkpoint(iteration, observer)?;
         }
-        Ok(())
+        Ok(stats)
+    }
+
+    /// Builds the error for a NaN or infinite loss, after plotting the
+    /// losses so far; the checkpoint on disk is left as it is.
+    fn non_finite_loss(&self, stats: &IterationStats) -> TrainError {
+        if let Err(err) = self.plot_losses() {
+            log::warn!("could not plot the losses after the non-finite loss: {err}");
+        }
+        TrainError::NonFiniteLoss {
+            iteration: stats.iteration,
+            loss_d: stats.loss_d,
+            loss_g: stats.loss_g,
+            checkpoint: self.kept_checkpoint(),
+        }
+    }
+
+    /// The checkpoint on disk and its iteration, if one was written.
+    fn kept_checkpoint(&self) -> Option<(u64, PathBuf)> {
+        self.last_checkpoint.map(|iteration| (iteration, checkpoint_path(self.run_dir)))
     }
 
     /// Recomputes the generator's BatchNorm running statistics for its
@@ -226,12 +279,18 @@ impl<'a> Session<'a> {
             .map_err(|source| TrainError::Tensor { context: "recalibrating BatchNorm", source })
     }
 
-    fn sample(&mut self, iteration: u64, path: PathBuf, observer: &mut dyn TrainObserver) -> Result<(), TrainError> {
+    /// Writes a sample grid and returns the samples' mean pairwise distance,
+    /// warning through `observer` when it suggests mode collapse.
+    fn sample(&mut self, iteration: u64, path: PathBuf, observer: &mut dyn TrainObserver) -> Result<f32, TrainError> {
         self.recalibrate()?;
-        write_sample_grid(&self.state.generator, &self.fixed_noise, &path)?;
+        let grid = write_sample_grid(&self.state.generator, &self.fixed_noise, &path)?;
         observer.on_sample(&path);
+        if let Some(warning) = self.diversity.observe(iteration, grid.diversity) {
+            observer.on_warning(&warning);
+        }
         self.last_sample = Some((iteration, path));
-        Ok(())
+        self.last_grid = Some(grid.image);
+        Ok(grid.diversity)
     }
 
     fn checkpoint(&mut self, iteration: u64, observer: &mut dyn TrainObserver) -> Result<PathBuf, TrainError> {
@@ -246,20 +305,42 @@ impl<'a> Session<'a> {
             },
         };
         self.recalibrate()?;
+        if let Some(tensor) = self.first_non_finite_tensor()? {
+            return Err(TrainError::NonFiniteWeights { iteration, tensor, checkpoint: self.kept_checkpoint() });
+        }
         save_checkpoint(&path, &self.state, &info)?;
         observer.on_checkpoint(&path);
         self.last_checkpoint = Some(iteration);
         Ok(path)
     }
 
-    /// Writes the checkpoint, the last sample grid and the loss plot for a
-    /// run that stops after `iteration` iterations.
+    /// Names the first tensor of the training state that holds a NaN or an
+    /// infinity, if any.
+    fn first_non_finite_tensor(&self) -> Result<Option<String>, TrainError> {
+        for named in self.state.named_tensors() {
+            // x - x is 0 for finite x and NaN for NaN or an infinity.
+            let tensor = named.var.as_tensor();
+            let check = tensor
+                .sub(tensor)
+                .and_then(|zeros| zeros.sum_all())
+                .and_then(|sum| sum.to_dtype(candle_core::DType::F32))
+                .and_then(|sum| sum.to_scalar::<f32>())
+                .map_err(|source| TrainError::Tensor { context: "checking the weights for NaN", source })?;
+            if !check.is_finite() {
+                return Ok(Some(named.name));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Writes the checkpoint, the last sample grid, the loss plot and the
+    /// pictures for a run that stops after `iteration` iterations.
     fn finish(
         &mut self,
         iteration: u64,
         reason: StopReason,
         observer: &mut dyn TrainObserver,
-    ) -> Result<(PathBuf, Option<PathBuf>, Option<PathBuf>), TrainError> {
+    ) -> Result<FinalOutputs, TrainError> {
         let checkpoint = if self.last_checkpoint == Some(iteration) {
             checkpoint_path(self.run_dir)
         } else {
@@ -274,7 +355,14 @@ impl<'a> Session<'a> {
 
         let loss_plot = self.plot_losses()?;
         let sample = self.last_sample.as_ref().map(|(_, path)| path.clone());
-        Ok((checkpoint, sample, loss_plot))
+        let final_grid = final_sample_path(self.run_dir);
+        let completed = reason == StopReason::Completed;
+        let progress_gif = write_progress_gif(self.run_dir, completed.then_some(final_grid.as_path()))?;
+        let real_vs_fake = match &self.last_grid {
+            Some(grid) => Some(write_real_vs_fake(self.data, grid, self.run_dir)?),
+            None => None,
+        };
+        Ok(FinalOutputs { checkpoint, sample, loss_plot, progress_gif, real_vs_fake })
     }
 
     /// Plots every row of the loss log, including rows of earlier sessions.

@@ -4,9 +4,11 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use dcgan_runtime::grid::{make_grid, save_png_atomic};
+use image::RgbImage;
 use dcgan_runtime::latent::fill_latents;
 use dcgan_runtime::pixel::chw_to_rgb888;
 
+use super::diversity::mean_pairwise_distance;
 use super::TrainError;
 use crate::model::Generator;
 
@@ -63,13 +65,22 @@ pub fn final_sample_path(run_dir: &Path) -> PathBuf {
     run_dir.join(SAMPLES_DIR).join("final.png")
 }
 
+/// A rendered sample grid.
+pub(crate) struct SampleGrid {
+    /// The grid as written.
+    pub(crate) image: RgbImage,
+    /// Mean pairwise distance of the samples, see [`mean_pairwise_distance`].
+    pub(crate) diversity: f32,
+}
+
 /// Renders the fixed latents with the generator in eval mode, as an 8x8 grid
-/// with 2-pixel padding, to a PNG at `path`.
+/// with 2-pixel padding, to a PNG at `path`, and measures how different the
+/// samples are.
 ///
 /// Eval mode uses the BatchNorm running statistics. Unless the run
 /// recalibrates them first (`bn_calibration_batches`), they lag behind the
 /// weights early in a run and the grid looks nearly uniform grey.
-pub(crate) fn write_sample_grid(generator: &Generator, noise: &Tensor, path: &Path) -> Result<(), TrainError> {
+pub(crate) fn write_sample_grid(generator: &Generator, noise: &Tensor, path: &Path) -> Result<SampleGrid, TrainError> {
     let images = generator.forward_eval(noise).map_err(|source| TrainError::Tensor { context: "sample", source })?;
     let (count, _, size, _) = images.dims4().map_err(|source| TrainError::Tensor { context: "sample", source })?;
     let values = images
@@ -78,6 +89,7 @@ pub(crate) fn write_sample_grid(generator: &Generator, noise: &Tensor, path: &Pa
         .map_err(|source| TrainError::Tensor { context: "sample", source })?;
 
     let image_len = 3 * size * size;
+    let diversity = mean_pairwise_distance(&values, image_len);
     let mut tiles = vec![0u8; count * image_len];
     for (chw, rgb) in values.chunks_exact(image_len).zip(tiles.chunks_exact_mut(image_len)) {
         chw_to_rgb888(chw, size, rgb);
@@ -89,5 +101,5 @@ pub(crate) fn write_sample_grid(generator: &Generator, noise: &Tensor, path: &Pa
         std::fs::create_dir_all(dir).map_err(|source| TrainError::Io { path: dir.to_owned(), source })?;
     }
     save_png_atomic(&grid, path)?;
-    Ok(())
+    Ok(SampleGrid { image: grid, diversity })
 }

@@ -36,3 +36,4 @@ pub fn small_config() -> TrainConfig {
         ..TrainConfig::default()
     }
 }
+pub mod stand_in;
