@@ -65,6 +65,11 @@ fn frechet_matches_scipy() {
         let fid = frechet_distance(&x, &y).unwrap();
         assert_close(fid, case["fid"].as_f64().unwrap(), 1e-6, name);
 
+        // The 2048-feature case runs the same eigendecompositions inside
+        // `frechet_distance` above, so the separate trace check skips it.
+        if x.cols() > 256 {
+            continue;
+        }
         let (sx, sy) = (GaussianStats::from_features(&x).unwrap(), GaussianStats::from_features(&y).unwrap());
         let trace = trace_sqrt_product(&sx.covariance, &sy.covariance);
         // The rank tolerance drops eigenvalues of sqrt(S1) S2 sqrt(S1) below
