@@ -269,7 +269,7 @@ impl From<CheckpointError> for TrainError {
 }
 
 /// Checks everything about a new run that does not need its images: the
-/// settings, the compute device, and that `run_dir` holds no checkpoint yet.
+/// settings, the compute device, and that `run_dir` contains no checkpoint yet.
 /// Returns the opened device. Callers that load a large folder call it first,
 /// so a mistake shows before the images are decoded. Writes nothing.
 ///
