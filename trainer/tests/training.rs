@@ -179,7 +179,7 @@ fn resume_matches_uninterrupted_run() {
     // the next checkpoint, must be dropped on resume.
     let log_path = split_dir.join(LOSSES_FILE);
     let mut text = std::fs::read_to_string(&log_path).unwrap();
-    text.push_str("1,5,9,9,0.5,0.5,0.5\n");
+    text.push_str("1,5,9,9,0.5,0.5,0.5,\n");
     std::fs::write(&log_path, text).unwrap();
 
     let resumed = resume(&split_dir, &data, &mut (), &never).unwrap();
