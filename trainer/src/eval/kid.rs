@@ -54,7 +54,7 @@ fn polynomial_kernel(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// Computes the unbiased estimate of MMD^2 between the rows of `x` and `y`
-/// with [`polynomial_kernel`]: the within-set kernel means leave out the
+/// with `polynomial_kernel`: the within-set kernel means leave out the
 /// diagonal, so the estimate is unbiased and can be slightly negative.
 ///
 /// # Shapes
