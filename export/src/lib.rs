@@ -160,7 +160,7 @@ pub fn export_generator(source: &GeneratorSource, targets: &ExportTargets) -> Re
     if let Some(path) = &targets.int8 {
         let bytes = dcgan_runtime::weight_file::write(&quantized)?;
         write_atomic(path, &bytes)?;
-        log::info!("wrote {} ({} bytes)", path.display(), bytes.len());
+        log::debug!("wrote {} ({} bytes)", path.display(), bytes.len());
         files.push(WrittenFile { kind: "int8", path: path.clone(), bytes: bytes.len() as u64 });
     }
     if let Some(path) = &targets.qdq_onnx {

@@ -83,7 +83,7 @@ pub fn write_qdq_onnx(
 ) -> Result<u64, ExportError> {
     let bytes = generator_to_qdq_onnx(generator, metadata)?;
     crate::write_atomic(path, &bytes)?;
-    log::info!("wrote {} ({} bytes)", path.display(), bytes.len());
+    log::debug!("wrote {} ({} bytes)", path.display(), bytes.len());
     Ok(bytes.len() as u64)
 }
 

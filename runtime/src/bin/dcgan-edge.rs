@@ -175,10 +175,8 @@ fn generate(args: &GenerateArgs) -> Result<()> {
         "generated and saved {count} faces in {:.2?}",
         started.elapsed()
     );
-    println!(
-        "wrote {count} faces of {size}x{size} to {}",
-        args.out.display()
-    );
+    let noun = if count == 1 { "face" } else { "faces" };
+    println!("wrote {count} {noun} of {size}x{size} to {}", args.out.display());
 
     if let Some(grid_path) = &args.grid {
         write_grid(&grid_faces, size, grid_path)?;
