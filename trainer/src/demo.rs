@@ -13,7 +13,7 @@ use dcgan_runtime::grid::{make_grid, save_png_atomic, GridError};
 use dcgan_runtime::tract::{RuntimeError, TractGenerator};
 use thiserror::Error;
 
-use crate::checkpoint::checkpoint_path;
+use crate::checkpoint::{checkpoint_path, read_checkpoint_info};
 use crate::data::synthetic::synthetic_faces;
 use crate::data::ImageSet;
 use crate::train::{self, TrainError, TrainObserver, TrainSummary};
@@ -90,6 +90,20 @@ pub enum DemoError {
     /// A grid could not be written.
     #[error(transparent)]
     Grid(#[from] GridError),
+    /// The output folder contains a run with other settings, which a demo
+    /// call would otherwise continue with the stored settings.
+    #[error("{} contains a demo run with {stored}, but {requested} was requested: choose a new --out folder, or delete {} to start over", out.display(), out.display())]
+    SettingsChanged {
+        /// The demo folder.
+        out: PathBuf,
+        /// The stored run's settings.
+        stored: String,
+        /// The requested settings.
+        requested: String,
+    },
+    /// A stored run could not be read.
+    #[error(transparent)]
+    Checkpoint(#[from] Box<crate::checkpoint::CheckpointError>),
     /// The output folder could not be created.
     #[error("cannot create the demo folder {}: {source}", path.display())]
     Io {
@@ -111,12 +125,14 @@ pub enum DemoError {
 /// # Errors
 /// The [`DemoError`] of the step that failed.
 pub fn run_demo(config: &DemoConfig, observer: &mut dyn TrainObserver, stop: &AtomicBool) -> Result<DemoOutputs, DemoError> {
+    let run_dir = config.out.join("run");
+    check_stored_settings(config, &run_dir)?;
+
     std::fs::create_dir_all(&config.out).map_err(|source| DemoError::Io { path: config.out.clone(), source })?;
     let data = synthetic_faces(config.images, config.train.image_size, config.train.seed);
     let data_preview = config.out.join("data-preview.png");
     save_png_atomic(&preview_grid(&data), &data_preview)?;
 
-    let run_dir = config.out.join("run");
     let training = if checkpoint_path(&run_dir).exists() {
         train::resume(&run_dir, &data, observer, stop)?
     } else {
@@ -130,6 +146,31 @@ pub fn run_demo(config: &DemoConfig, observer: &mut dyn TrainObserver, stop: &At
     generate_grid(&onnx, config, &grid)?;
 
     Ok(DemoOutputs { data_preview, run_dir, training, onnx, grid })
+}
+
+/// Rejects a demo folder whose stored run has other settings than `config`,
+/// so that changed flags never silently continue the old run.
+fn check_stored_settings(config: &DemoConfig, run_dir: &Path) -> Result<(), DemoError> {
+    let path = checkpoint_path(run_dir);
+    if !path.exists() {
+        return Ok(());
+    }
+
+    let info = read_checkpoint_info(&path).map_err(Box::new)?;
+    let stored = settings_summary(&info.config, info.progress.dataset_len);
+    let requested = settings_summary(&config.train, config.images);
+    if stored != requested {
+        return Err(DemoError::SettingsChanged { out: config.out.clone(), stored, requested });
+    }
+    Ok(())
+}
+
+/// Describes the settings that a demo's flags control.
+fn settings_summary(train: &TrainConfig, images: usize) -> String {
+    format!(
+        "{images} images of {0}x{0}, {1} epochs at batch {2}, ngf {3}, ndf {4}",
+        train.image_size, train.epochs, train.batch_size, train.ngf, train.ndf
+    )
 }
 
 /// Lays the first 64 training images out as an 8x8 grid.

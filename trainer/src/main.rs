@@ -191,8 +191,8 @@ struct ExportArgs {
 
 #[derive(Args)]
 struct DemoArgs {
-    /// Folder for every output; running the demo again on it continues the
-    /// stored run instead of starting over.
+    /// Folder for every output. Running the demo again with the same settings
+    /// continues the stored run; other settings need a new folder.
     #[arg(long, value_name = "DIR", default_value = "demo-run")]
     out: PathBuf,
 

@@ -135,3 +135,24 @@ fn tiny_run_stops_resumes_and_exports() {
     assert!(output.status.success(), "{}", text(&output));
     assert!(std::fs::metadata(&onnx).unwrap().len() > 0);
 }
+
+#[test]
+fn demo_rejects_changed_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let out_arg = out.to_str().unwrap();
+    let tiny = ["--images", "16", "--batch-size", "8", "--ngf", "4", "--ndf", "4", "--image-size", "16"];
+    let mut args = vec!["demo", "--out", out_arg, "--epochs", "1"];
+    args.extend(tiny);
+    let output = dcgan(&args);
+    assert!(output.status.success(), "{}", text(&output));
+
+    let mut longer = vec!["demo", "--out", out_arg, "--epochs", "2"];
+    longer.extend(tiny);
+    let output = dcgan(&longer);
+    assert_eq!(output.status.code(), Some(1));
+    let message = text(&output);
+    assert!(message.contains("1 epochs at batch 8"), "{message}");
+    assert!(message.contains("2 epochs at batch 8"), "{message}");
+    assert!(message.contains("choose a new --out folder"), "{message}");
+}
