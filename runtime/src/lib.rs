@@ -22,6 +22,8 @@ pub mod weight_file;
 pub mod weights;
 
 #[cfg(feature = "std")]
+pub mod error_text;
+#[cfg(feature = "std")]
 pub mod grid;
 #[cfg(feature = "std")]
 pub mod kiosk;

@@ -239,27 +239,10 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {}", error_chain(&err));
+            eprintln!("error: {}", dcgan_runtime::error_text::error_chain(err.as_ref()));
             ExitCode::FAILURE
         }
     }
-}
-
-/// Joins an error and its causes with ": ", skipping causes whose message
-/// the text already contains: library errors include their cause's message.
-fn error_chain(err: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in err.chain() {
-        let message = cause.to_string();
-        if text.contains(&message) {
-            continue;
-        }
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&message);
-    }
-    text
 }
 
 fn run_train(args: TrainArgs) -> Result<ExitCode> {

@@ -111,28 +111,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {}", error_chain(&err));
+            eprintln!("error: {}", dcgan_runtime::error_text::error_chain(err.as_ref()));
             ExitCode::FAILURE
         }
     }
-}
-
-/// Joins an error and its causes with ": ", skipping causes whose message
-/// the text already contains, because library errors include their cause's
-/// message.
-fn error_chain(err: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in err.chain() {
-        let message = cause.to_string();
-        if text.contains(&message) {
-            continue;
-        }
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&message);
-    }
-    text
 }
 
 /// Generates and saves one batch at a time, so memory stays bounded by the
