@@ -69,17 +69,32 @@ pub fn generator_to_onnx(
         });
     }
 
+    encode_model(
+        generator_graph(weights),
+        "DCGAN generator: latent z [N, nz, 1, 1] to image [N, nc, S, S] in [-1, 1]",
+        metadata_props,
+    )
+}
+
+/// Wraps `graph` in a model of this exporter's IR version, opset and
+/// producer, and encodes it.
+///
+/// # Errors
+///
+/// [`ExportError::TooLarge`] when the encoded model passes protobuf's 2 GiB
+/// limit.
+pub(crate) fn encode_model(
+    graph: GraphProto,
+    doc_string: &str,
+    metadata_props: Vec<StringStringEntryProto>,
+) -> Result<Vec<u8>, ExportError> {
     let model = ModelProto {
         ir_version: IR_VERSION,
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: OPSET_VERSION,
-        }],
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET_VERSION }],
         producer_name: PRODUCER_NAME.to_string(),
         producer_version: env!("CARGO_PKG_VERSION").to_string(),
-        doc_string: "DCGAN generator: latent z [N, nz, 1, 1] to image [N, nc, S, S] in [-1, 1]"
-            .to_string(),
-        graph: Some(generator_graph(weights)),
+        doc_string: doc_string.to_string(),
+        graph: Some(graph),
         metadata_props,
         ..Default::default()
     };

@@ -18,13 +18,12 @@ use std::path::Path;
 
 use dcgan_runtime::quantized::{Kernel, QuantizedGenerator};
 use dcgan_runtime::spec::{LayerSpec, KERNEL};
-use prost::Message;
 use tract_onnx::pb::tensor_proto::DataType;
-use tract_onnx::pb::{GraphProto, ModelProto, OperatorSetIdProto, TensorProto};
+use tract_onnx::pb::{GraphProto, TensorProto};
 
 use crate::onnx::{
-    add_activation, add_node, float_tensor, int_attribute, ints_attribute, model_metadata, tensor_info, INPUT_NAME,
-    IR_VERSION, OPSET_VERSION, OUTPUT_NAME, PRODUCER_NAME, PROTOBUF_LIMIT,
+    add_activation, add_node, encode_model, float_tensor, int_attribute, ints_attribute, model_metadata, tensor_info,
+    INPUT_NAME, OUTPUT_NAME,
 };
 use crate::ExportError;
 
@@ -52,22 +51,11 @@ pub fn generator_to_qdq_onnx(
     metadata.push((META_INT8_LAYERS.to_string(), int8_layers));
     let metadata_props = model_metadata(&generator.spec, &metadata)?;
 
-    let model = ModelProto {
-        ir_version: IR_VERSION,
-        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET_VERSION }],
-        producer_name: PRODUCER_NAME.to_string(),
-        producer_version: env!("CARGO_PKG_VERSION").to_string(),
-        doc_string: "DCGAN generator with folded BatchNorm and int8 weights (QDQ): latent z [N, nz, 1, 1] to image [N, nc, S, S] in [-1, 1]"
-            .to_string(),
-        graph: Some(qdq_graph(generator)),
+    encode_model(
+        qdq_graph(generator),
+        "DCGAN generator with folded BatchNorm and int8 weights (QDQ): latent z [N, nz, 1, 1] to image [N, nc, S, S] in [-1, 1]",
         metadata_props,
-        ..Default::default()
-    };
-    let bytes = model.encode_to_vec();
-    if bytes.len() >= PROTOBUF_LIMIT {
-        return Err(ExportError::TooLarge { bytes: bytes.len() });
-    }
-    Ok(bytes)
+    )
 }
 
 /// Encodes with [`generator_to_qdq_onnx`] and writes `path` atomically.
