@@ -147,7 +147,7 @@ pub enum ExportError {
         /// What the parser found wrong.
         reason: String,
     },
-    /// A PyTorch or safetensors file holds no generator `state_dict`.
+    /// A PyTorch or safetensors file contains no generator `state_dict`.
     #[error("{}: no DCGAN generator found: {reason}", path.display())]
     NoGenerator {
         /// The file.
@@ -155,7 +155,7 @@ pub enum ExportError {
         /// What was searched for and what was found.
         reason: String,
     },
-    /// A generator `state_dict` holds a tensor the architecture has no place for.
+    /// A generator `state_dict` contains a tensor the architecture has no place for.
     #[error("{}: unexpected tensor {name} with shape {shape:?}: the tutorial's generator has no such parameter", path.display())]
     UnexpectedTensor {
         /// The file.

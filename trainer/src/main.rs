@@ -164,7 +164,7 @@ struct ExportArgs {
     run_dir: Option<PathBuf>,
 
     /// Export a generator saved by PyTorch instead: a torch.save file of the
-    /// tutorial's netG.state_dict() (or of a dict that holds it), or the same
+    /// tutorial's netG.state_dict() (or of a dict that contains it), or the same
     /// tensors in safetensors.
     #[arg(long, value_name = "FILE")]
     from_pytorch: Option<PathBuf>,

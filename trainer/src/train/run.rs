@@ -314,7 +314,7 @@ impl<'a> Session<'a> {
         Ok(path)
     }
 
-    /// Names the first tensor of the training state that holds a NaN or an
+    /// Names the first tensor of the training state that contains a NaN or an
     /// infinity, if any.
     fn first_non_finite_tensor(&self) -> Result<Option<String>, TrainError> {
         for named in self.state.named_tensors() {
