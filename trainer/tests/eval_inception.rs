@@ -91,7 +91,8 @@ fn generator_onnx_is_not_inception() {
     assert!(message.contains("pool3"), "{message}");
 
     let missing = InceptionNet::load(&dir.path().join("missing.onnx"), 2).unwrap_err().to_string();
-    assert!(missing.contains("missing.onnx") && missing.contains("does not exist"), "{missing}");
+    assert!(missing.contains("missing.onnx"), "{missing}");
+    assert!(missing.contains("does not exist"), "{missing}");
 }
 
 /// A randomly initialised generator at 16x16, exported to ONNX.
@@ -116,7 +117,8 @@ fn folder_against_itself_scores_zero() {
     .unwrap();
 
     assert!(report.fid.abs() < 1e-6, "FID of a set with itself: {}", report.fid);
-    assert!(report.kid.mean.is_finite() && report.kid.std.is_finite(), "{:?}", report.kid);
+    assert!(report.kid.mean.is_finite(), "{:?}", report.kid);
+    assert!(report.kid.std.is_finite(), "{:?}", report.kid);
     let paired = report.paired.unwrap();
     assert_eq!((paired.pairs, paired.identical_pairs), (12, 12));
     assert!((paired.ssim - 1.0).abs() < 1e-12);
@@ -163,8 +165,10 @@ fn altered_copies_score_worse() {
     let paired = report.paired.unwrap();
     // The odd images were saved unchanged, so their pairs are identical.
     assert_eq!((paired.pairs, paired.identical_pairs), (12, 6));
-    assert!(paired.ssim < 1.0 && paired.ssim > 0.3, "{paired:?}");
-    assert!(paired.psnr.unwrap() > 5.0 && paired.psnr.unwrap() < 60.0, "{paired:?}");
+    assert!(paired.ssim < 1.0, "{paired:?}");
+    assert!(paired.ssim > 0.3, "{paired:?}");
+    assert!(paired.psnr.unwrap() > 5.0, "{paired:?}");
+    assert!(paired.psnr.unwrap() < 60.0, "{paired:?}");
 }
 
 #[test]
@@ -179,7 +183,8 @@ fn generator_model_is_evaluated() {
     let fake = FakeSource::Model { path: generator.clone(), count: 11, seed: 3 };
     let report = evaluate(&real, &fake, &inception, &small_options(), &mut |_| {}).unwrap();
     assert_eq!(report.fake.images, 11);
-    assert!(report.fid.is_finite() && report.fid > 0.0, "{}", report.fid);
+    assert!(report.fid.is_finite(), "{}", report.fid);
+    assert!(report.fid > 0.0, "{}", report.fid);
     assert_eq!(report.kid.subset_size, 10);
     assert_eq!(report.paired, None);
 }
@@ -201,5 +206,6 @@ fn unreadable_inputs_name_the_file() {
     let err = evaluate(&empty, &FakeSource::Folder(real), &inception, &small_options(), &mut |_| {})
         .unwrap_err()
         .to_string();
-    assert!(err.contains("no image files") && err.contains("empty"), "{err}");
+    assert!(err.contains("no image files"), "{err}");
+    assert!(err.contains("empty"), "{err}");
 }
