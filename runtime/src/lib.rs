@@ -1,6 +1,7 @@
 //! Runs a DCGAN generator on edge devices.
 //!
-//! The core is `#![no_std]` with `alloc`: the architecture description
+//! The core is `#![no_std]` with `alloc`: the allocation-free generator
+//! ([`engine`]), the architecture description
 //! ([`spec`]), seeded latents ([`latent`]), pixel conversion ([`pixel`]) and a
 //! naive scalar forward pass ([`reference`](mod@reference)) that checks the other backends,
 //! the folded and int8 form of the generator ([`quantized`]) and its compact
@@ -13,6 +14,7 @@
 
 extern crate alloc;
 
+pub mod engine;
 pub mod latent;
 pub mod pixel;
 pub mod quantized;

@@ -21,6 +21,27 @@ pub fn chw_to_rgb888(chw: &[f32], size: usize, rgb: &mut [u8]) {
     }
 }
 
+/// Packs 8-bit red, green and blue into RGB565: 5 bits red (high), 6 bits
+/// green, 5 bits blue, each rounded to nearest.
+#[inline]
+pub fn rgb565(r: u8, g: u8, b: u8) -> u16 {
+    let scale = |value: u8, max: u16| (u16::from(value) * max + 127) / 255;
+    (scale(r, 31) << 11) | (scale(g, 63) << 5) | scale(b, 31)
+}
+
+/// Converts one planar `[3, size, size]` image to RGB565, two bytes per
+/// pixel, most significant byte first when `big_endian`.
+///
+/// `chw.len()` must be `3 * size * size` and `out.len()` `2 * size * size`.
+pub fn chw_to_rgb565(chw: &[f32], size: usize, out: &mut [u8], big_endian: bool) {
+    let plane = size * size;
+    for (pixel, bytes) in out.chunks_exact_mut(2).enumerate().take(plane) {
+        let value = rgb565(to_u8(chw[pixel]), to_u8(chw[plane + pixel]), to_u8(chw[2 * plane + pixel]));
+        let encoded = if big_endian { value.to_be_bytes() } else { value.to_le_bytes() };
+        bytes.copy_from_slice(&encoded);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,5 +62,25 @@ mod tests {
         let mut rgb = [0u8; 3];
         chw_to_rgb888(&[1.0, -1.0, 0.0], 1, &mut rgb);
         assert_eq!(rgb, [255, 0, 128]);
+    }
+
+    #[test]
+    fn rgb565_packs_rounded_channels() {
+        assert_eq!(rgb565(255, 255, 255), 0xFFFF);
+        assert_eq!(rgb565(255, 0, 0), 0xF800);
+        assert_eq!(rgb565(0, 255, 0), 0x07E0);
+        assert_eq!(rgb565(0, 0, 255), 0x001F);
+        // 128 / 255 * 31 = 15.56 rounds to 16; * 63 = 31.6 rounds to 32.
+        assert_eq!(rgb565(128, 128, 128), (16 << 11) | (32 << 5) | 16);
+    }
+
+    #[test]
+    fn rgb565_byte_orders() {
+        // 1x1 image, pure red: 0xF800.
+        let mut out = [0u8; 2];
+        chw_to_rgb565(&[1.0, -1.0, -1.0], 1, &mut out, false);
+        assert_eq!(out, [0x00, 0xF8]);
+        chw_to_rgb565(&[1.0, -1.0, -1.0], 1, &mut out, true);
+        assert_eq!(out, [0xF8, 0x00]);
     }
 }
