@@ -39,13 +39,13 @@ impl fmt::Display for EngineError {
             EngineError::MemoryLimit { needed, limit } => write!(
                 f,
                 "the generator needs {needed} bytes for weights and scratch, more than the limit of {limit} bytes: \
-                 raise the memory limit if this device has the memory"
+                 raise the memory limit if this device has that much memory"
             ),
             EngineError::Length { buffer, expected, found } if *buffer == "scratch" => {
-                write!(f, "the scratch buffer holds {found} values but the generator needs at least {expected}")
+                write!(f, "the scratch buffer has {found} values but the generator needs at least {expected}")
             }
             EngineError::Length { buffer, expected, found } => {
-                write!(f, "the {buffer} buffer holds {found} values but the generator needs exactly {expected}")
+                write!(f, "the {buffer} buffer has {found} values but the generator needs exactly {expected}")
             }
             EngineError::Channels { found } => {
                 write!(f, "the generator makes {found}-channel images; pixels need 3 channels (RGB)")
