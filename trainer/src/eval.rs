@@ -29,7 +29,7 @@ pub use inception_score::{inception_score, InceptionScore, DEFAULT_IS_SPLITS};
 pub use kid::{kernel_inception_distance, mmd2_unbiased, KidOptions, KidScore, DEFAULT_KID_SUBSETS, DEFAULT_KID_SUBSET_SIZE};
 pub use matrix::{psd_sqrt, trace_sqrt_product, FeatureMatrix, GaussianStats};
 pub use psnr::psnr;
-pub use report::{evaluate, EvalOptions, EvalReport, FakeSource, PairedScores, Progress, SetSummary, MIN_STABLE_IMAGES};
+pub use report::{evaluate, evaluate_paired, EvalOptions, EvalReport, FakeSource, PairedScores, Progress, SetSummary, MIN_STABLE_IMAGES};
 pub use resize::{inception_input, resize_bilinear};
 pub use sources::{list_images, load_rgb};
 pub use ssim::{ssim, SSIM_DATA_RANGE, SSIM_RADIUS, SSIM_SIGMA};

@@ -102,3 +102,23 @@ fn eval_needs_fake_or_model() {
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output).contains("--count"), "{}", text(&output));
 }
+
+#[test]
+fn eval_without_inception_compares_pairs_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real");
+    copy_faces(&real, 3);
+    let json = dir.path().join("pairs.json");
+
+    let output = dcgan(&["eval", "--real", real.to_str().unwrap(), "--fake", real.to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    let printed = text(&output);
+    assert!(output.status.success(), "{printed}");
+    assert!(printed.contains("| SSIM | 1.0000 (3 pairs) |"), "{printed}");
+    assert!(printed.contains("need --inception"), "{printed}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["pairs"], 3);
+
+    let output = dcgan(&["eval", "--real", real.to_str().unwrap(), "--model", "g.onnx", "--count", "4"]);
+    assert!(!output.status.success());
+    assert!(text(&output).contains("--model needs --inception FILE"), "{}", text(&output));
+}

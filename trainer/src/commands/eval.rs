@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Args;
 use dcgan_trainer::eval::{
-    evaluate, EvalOptions, EvalReport, FakeSource, KidOptions, Progress, DEFAULT_IS_SPLITS, DEFAULT_KID_SUBSETS,
+    evaluate, evaluate_paired, EvalOptions, EvalReport, PairedScores, FakeSource, KidOptions, Progress, DEFAULT_IS_SPLITS, DEFAULT_KID_SUBSETS,
     DEFAULT_KID_SUBSET_SIZE,
 };
 use indicatif::{ProgressBar, ProgressStyle};
@@ -37,9 +37,10 @@ pub struct EvalArgs {
 
     /// Inception-v3 ONNX file: input [N, 3, 299, 299] in [-1, 1], outputs
     /// pool features [N, 2048] and optionally logits [N, 1008]. The README
-    /// explains how to export it from pytorch-fid.
+    /// explains how to export it from pytorch-fid. Needed for FID, KID and
+    /// IS; without it, --fake folders are compared by SSIM and PSNR only.
     #[arg(long, value_name = "FILE")]
-    inception: PathBuf,
+    inception: Option<PathBuf>,
 
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "OUT")]
@@ -69,6 +70,9 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         (None, Some(path), Some(count)) => FakeSource::Model { path: path.clone(), count: count as usize, seed: args.seed },
         _ => anyhow::bail!("give --fake DIR, or --model FILE with --count N"),
     };
+    let Some(inception) = &args.inception else {
+        return run_paired(args);
+    };
     let options = EvalOptions {
         batch_size: args.batch_size as usize,
         kid: KidOptions { subsets: args.kid_subsets as usize, subset_size: args.kid_subset_size as usize, seed: 0 },
@@ -84,7 +88,7 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         bar.set_length(progress.total as u64);
         bar.set_position(progress.done as u64);
     };
-    let report = evaluate(&args.real, &fake, &args.inception, &options, &mut on_progress)
+    let report = evaluate(&args.real, &fake, inception, &options, &mut on_progress)
         .with_context(|| format!("evaluation against {} failed", args.real.display()))?;
     bar.finish_and_clear();
 
@@ -94,6 +98,39 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         println!("wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// SSIM and PSNR of same-named files, for runs without an Inception network.
+fn run_paired(args: &EvalArgs) -> Result<ExitCode> {
+    let Some(fake) = &args.fake else {
+        anyhow::bail!(
+            "--model needs --inception FILE: generated faces have no same-named real image, \
+             so only FID, KID and IS apply (the README explains how to get the Inception file)"
+        );
+    };
+    let paired = evaluate_paired(&args.real, fake, &mut |_| {})
+        .with_context(|| format!("comparing {} with {} failed", fake.display(), args.real.display()))?;
+
+    println!("real:      {}", args.real.display());
+    println!("compared:  {}", fake.display());
+    println!("inception: none (FID, KID and IS need --inception)");
+    println!();
+    println!("| metric | value |");
+    println!("| --- | --- |");
+    print_paired(&paired);
+    if let Some(path) = &args.json {
+        write_json(&paired, path)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_paired(paired: &PairedScores) {
+    println!("| SSIM | {:.4} ({} pairs) |", paired.ssim, paired.pairs);
+    match paired.psnr {
+        Some(psnr) => println!("| PSNR | {psnr:.2} dB ({} identical pairs left out) |", paired.identical_pairs),
+        None => println!("| PSNR | infinite: every pair is identical |"),
+    }
 }
 
 fn print_table(report: &EvalReport) {
@@ -116,19 +153,13 @@ fn print_table(report: &EvalReport) {
         println!("| IS of the real images | {:.4} ± {:.4} |", score.mean, score.std);
     }
     match &report.paired {
-        Some(paired) => {
-            println!("| SSIM | {:.4} ({} pairs) |", paired.ssim, paired.pairs);
-            match paired.psnr {
-                Some(psnr) => println!("| PSNR | {psnr:.2} dB ({} identical pairs left out) |", paired.identical_pairs),
-                None => println!("| PSNR | infinite: every pair is identical |"),
-            }
-        }
+        Some(paired) => print_paired(paired),
         None => println!("| SSIM, PSNR | no pairs with the same file name |"),
     }
 }
 
 /// Writes the report as pretty JSON through a temporary file.
-fn write_json(report: &EvalReport, path: &std::path::Path) -> Result<()> {
+fn write_json(report: &impl serde::Serialize, path: &std::path::Path) -> Result<()> {
     let text = serde_json::to_string_pretty(report).context("cannot serialise the evaluation report")?;
     let file_name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
     let temporary = path.with_file_name(format!(".{file_name}.tmp"));

@@ -189,6 +189,29 @@ pub fn evaluate(
     })
 }
 
+/// Compares same-named images of two folders with SSIM and PSNR only; no
+/// Inception network is needed.
+///
+/// # Errors
+/// [`EvalError::InvalidSetting`] when no file in `fake_dir` has the name of
+/// a file in `real_dir`, and the image errors of [`evaluate`].
+pub fn evaluate_paired(
+    real_dir: &Path,
+    fake_dir: &Path,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<PairedScores, EvalError> {
+    let real_files = list_images(real_dir)?;
+    let fake_files = list_images(fake_dir)?;
+    paired_scores(&real_files, &fake_files, progress)?.ok_or_else(|| {
+        EvalError::InvalidSetting(format!(
+            "no file in {} has the name of a file in {}: SSIM and PSNR compare same-named files. \
+             Give --inception FILE for FID and KID over any two sets",
+            fake_dir.display(),
+            real_dir.display()
+        ))
+    })
+}
+
 /// Inception Score of a set, or a warning why there is none.
 fn optional_score(
     features: &InceptionOutput,
