@@ -106,6 +106,13 @@ pub enum DecodeError {
         /// Height in pixels.
         height: u32,
     },
+    /// The bytes start like none of the supported formats, whatever the
+    /// file's extension says.
+    #[error("the bytes are not a JPEG, PNG, GIF, BMP or WebP image (the file starts with {start}); only its name looks like an image")]
+    NotAnImage {
+        /// The first bytes, as hex or quoted text.
+        start: String,
+    },
     /// The JPEG data stops before its end-of-image marker.
     #[error("the JPEG data ends before its end-of-image marker, so the file is truncated")]
     TruncatedJpeg,
@@ -514,21 +521,18 @@ fn decode_oriented(path: &Path) -> Result<DynamicImage, DecodeError> {
         return Err(DecodeError::Empty);
     }
 
-    // The format comes from the bytes, with the extension as the fallback.
-    let format = image::guess_format(&bytes)
-        .ok()
-        .or_else(|| ImageFormat::from_path(path).ok());
+    // The format comes from the bytes: every supported format starts with a
+    // signature, so a file without one is not an image whatever its name.
+    let format = image::guess_format(&bytes).map_err(|_| DecodeError::NotAnImage { start: describe_start(&bytes) })?;
 
     // image 0.25 decodes JPEGs leniently: missing data comes out as flat grey
     // with no error, so truncated files are caught here instead.
-    if format == Some(ImageFormat::Jpeg) {
+    if format == ImageFormat::Jpeg {
         check_jpeg_complete(&bytes)?;
     }
 
     let mut reader = ImageReader::new(Cursor::new(bytes.as_slice()));
-    if let Some(format) = format {
-        reader.set_format(format);
-    }
+    reader.set_format(format);
     let mut decoder = reader.into_decoder().map_err(DecodeError::Image)?;
 
     // `ImageReader::decode` applies the same allocation limit (512 MiB by
@@ -552,6 +556,17 @@ fn decode_oriented(path: &Path) -> Result<DynamicImage, DecodeError> {
     let mut image = DynamicImage::from_decoder(decoder).map_err(DecodeError::Image)?;
     image.apply_orientation(orientation);
     Ok(image)
+}
+
+/// The first bytes of a file for an error message: quoted when they are
+/// printable text, hex otherwise.
+fn describe_start(bytes: &[u8]) -> String {
+    let start = &bytes[..bytes.len().min(8)];
+    if start.iter().all(|byte| byte.is_ascii_graphic() || *byte == b' ') {
+        format!("{:?}", String::from_utf8_lossy(start))
+    } else {
+        start.iter().map(|byte| format!("{byte:02X}")).collect::<Vec<_>>().join(" ")
+    }
 }
 
 /// Walks the JPEG marker segments and the entropy-coded scans up to the
@@ -1022,5 +1037,20 @@ mod tests {
         assert_eq!(rgb.get_pixel(0, 0).0, [0, 0, 0]);
         assert_eq!(rgb.get_pixel(1, 0).0, [200, 100, 50]);
         assert_eq!(rgb.get_pixel(2, 0).0, [100, 50, 25]);
+    }
+
+    #[test]
+    fn text_named_like_a_jpeg_is_not_an_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notes.jpg");
+        fs::write(&path, "hello, world\n").unwrap();
+
+        let err = decode_oriented(&path).unwrap_err();
+        assert!(matches!(&err, DecodeError::NotAnImage { start } if start == "\"hello, w\""), "{err:?}");
+        assert!(err.to_string().contains("not a JPEG, PNG, GIF, BMP or WebP"), "{err}");
+
+        fs::write(&path, [0x00, 0x01, 0xFE]).unwrap();
+        let err = decode_oriented(&path).unwrap_err();
+        assert!(matches!(&err, DecodeError::NotAnImage { start } if start == "00 01 FE"), "{err:?}");
     }
 }
