@@ -38,7 +38,11 @@ pub enum ExportError {
         source: io::Error,
     },
     /// The file is not a readable safetensors file (empty, truncated or garbage).
-    #[error("{} is not a valid safetensors checkpoint: {reason}", path.display())]
+    #[error(
+        "{} is not a valid safetensors checkpoint ({reason}): the file is damaged or cut short, \
+         for example by an interrupted copy. Copy it again, or export from another checkpoint",
+        path.display()
+    )]
     InvalidCheckpoint {
         /// The rejected file.
         path: PathBuf,

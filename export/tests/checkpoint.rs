@@ -174,6 +174,7 @@ fn unparseable_files_are_invalid() {
             "{name}: {err:?}"
         );
         assert!(err.to_string().contains(name), "{name}: {err}");
+        assert!(err.to_string().contains("cut short"), "{name}: {err}");
     }
 }
 

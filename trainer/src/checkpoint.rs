@@ -79,9 +79,20 @@ pub enum CheckpointError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The file is not valid safetensors, or could not be serialised.
-    #[error("invalid safetensors data in {path}: {source}")]
+    /// The checkpoint could not be serialised.
+    #[error("cannot serialise checkpoint {path}: {source}")]
     Safetensors {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: SafeTensorError,
+    },
+    /// The file is not valid safetensors: damaged or cut short.
+    #[error(
+        "{path} is not a readable checkpoint ({source}): the file is damaged or cut short, \
+         for example by an interrupted copy. Copy it again, or start a new run"
+    )]
+    Damaged {
         /// The file.
         path: PathBuf,
         /// The cause.
@@ -222,7 +233,7 @@ fn sync_parent_dir(path: &Path) {
 pub fn read_checkpoint_info(path: &Path) -> Result<CheckpointInfo, CheckpointError> {
     let bytes = fs::read(path).map_err(|source| CheckpointError::Io { path: path.to_owned(), source })?;
     let (_, header) = SafeTensors::read_metadata(&bytes)
-        .map_err(|source| CheckpointError::Safetensors { path: path.to_owned(), source })?;
+        .map_err(|source| CheckpointError::Damaged { path: path.to_owned(), source })?;
     let metadata = header.metadata().clone().unwrap_or_default();
     MetadataReader { path, metadata: &metadata }.info()
 }
@@ -230,7 +241,7 @@ pub fn read_checkpoint_info(path: &Path) -> Result<CheckpointInfo, CheckpointErr
 /// Restores the complete training state saved at `path` onto `device`.
 pub fn load_checkpoint(path: &Path, device: &Device) -> Result<(TrainingState, CheckpointInfo), CheckpointError> {
     let bytes = fs::read(path).map_err(|source| CheckpointError::Io { path: path.to_owned(), source })?;
-    let safetensors_error = |source| CheckpointError::Safetensors { path: path.to_owned(), source };
+    let safetensors_error = |source| CheckpointError::Damaged { path: path.to_owned(), source };
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(safetensors_error)?;
     let metadata = header.metadata().clone().unwrap_or_default();
     let reader = MetadataReader { path, metadata: &metadata };
