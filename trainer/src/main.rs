@@ -158,6 +158,7 @@ struct HyperArgs {
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("outputs").required(true).multiple(true).args(["onnx", "int8", "qdq_onnx"])))]
 struct ExportArgs {
     /// Run directory (or its checkpoint.safetensors) to export from.
     #[arg(value_name = "RUN_DIR", required_unless_present = "from_pytorch", conflicts_with = "from_pytorch")]
@@ -169,8 +170,8 @@ struct ExportArgs {
     #[arg(long, value_name = "FILE")]
     from_pytorch: Option<PathBuf>,
 
-    /// f32 ONNX file to write.
-    #[arg(long, value_name = "FILE", required_unless_present_any = ["int8", "qdq_onnx"])]
+    /// f32 ONNX file to write. Give at least one of --onnx, --int8 and --qdq-onnx.
+    #[arg(long, value_name = "FILE")]
     onnx: Option<PathBuf>,
 
     /// Weight file to write for the runtime core: BatchNorm folded, int8
@@ -501,6 +502,18 @@ fn run_export(args: &ExportArgs) -> Result<()> {
     Ok(())
 }
 
+/// How to run `dcgan-edge`: its path when it was built beside this binary,
+/// otherwise the build command first. Building it together with the
+/// trainer reuses every dependency this build compiled; `cargo run -p
+/// dcgan-runtime` alone would compile many of them again with other features.
+fn board_binary_hint() -> String {
+    let beside = std::env::current_exe().ok().map(|exe| exe.with_file_name("dcgan-edge"));
+    match beside {
+        Some(path) if path.is_file() => format!("  {}", path.display()),
+        _ => "  cargo build --release -p dcgan-trainer -p dcgan-runtime\n  target/release/dcgan-edge".to_owned(),
+    }
+}
+
 fn run_demo(args: &DemoArgs) -> Result<ExitCode> {
     let stop = install_interrupt_handler()?;
     let defaults = DemoConfig::default();
@@ -544,8 +557,9 @@ fn run_demo(args: &DemoArgs) -> Result<ExitCode> {
     println!("  loss plot:        {}", outputs.run_dir.join(LOSS_PLOT_FILE).display());
     println!("  generator ONNX:   {}", outputs.onnx.display());
     println!("  generated faces:  {}", outputs.grid.display());
+    let edge = board_binary_hint();
     println!(
-        "the same faces from the board binary: cargo run --release -p dcgan-runtime --bin dcgan-edge -- generate \\\n    --model {} --count {} --seed {} --out {} --grid {}",
+        "the same faces from the board binary:\n{edge} generate --model {} --count {} --seed {} \\\n    --out {} --grid {}",
         outputs.onnx.display(),
         config.faces,
         config.face_seed,

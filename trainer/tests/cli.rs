@@ -63,6 +63,16 @@ fn resume_rejects_hyperparameters() {
 }
 
 #[test]
+fn export_names_every_output_flag() {
+    let output = dcgan(&["export", "run"]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = text(&output);
+    for flag in ["--onnx", "--int8", "--qdq-onnx"] {
+        assert!(message.contains(flag), "{flag} missing from: {message}");
+    }
+}
+
+#[test]
 fn missing_checkpoint_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let output = dcgan(&["train", "--resume", dir.path().to_str().unwrap()]);
