@@ -52,7 +52,7 @@ fn stride2_spec(in_channels: usize, out_channels: usize, in_size: usize, activat
     }
 }
 
-/// Runs one stride-2 layer with `kernel_fn` forced in place of detection.
+/// Runs one stride-2 layer through the fast kernels on a CHW input and returns CHW.
 fn phase_layer_output(spec: &LayerSpec, kernel: &[f32], bias: &[f32], input: &[f32]) -> Vec<f32> {
     let layer = fast::PhaseLayer::new(spec, kernel, bias);
     let padded_input = to_padded(input, spec.in_channels, spec.in_size);
