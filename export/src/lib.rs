@@ -156,7 +156,15 @@ pub fn export_generator(source: &GeneratorSource, targets: &ExportTargets) -> Re
     }
 
     let folded = dcgan_runtime::quantized::fold_batch_norm(&weights)?;
-    let quantized = folded.quantize(|index| !keep_f32.contains(&index));
+    let mut quantized = folded.quantize(|index| !keep_f32.contains(&index));
+    // Activation scales for the core's integer path, from the scalar
+    // reference on fixed seeded latents, so every export of one checkpoint
+    // writes the same file.
+    quantized.activation_scales = dcgan_runtime::quantized::calibrate_activation_scales(
+        &quantized,
+        dcgan_runtime::quantized::CALIBRATION_SEED,
+        dcgan_runtime::quantized::CALIBRATION_LATENTS,
+    )?;
     if let Some(path) = &targets.int8 {
         let bytes = dcgan_runtime::weight_file::write(&quantized)?;
         write_atomic(path, &bytes)?;

@@ -101,6 +101,11 @@ pub struct QuantizedGenerator {
     pub spec: GeneratorSpec,
     /// Layers from latent to image, as [`GeneratorSpec::layers`] lists them.
     pub layers: Vec<QuantizedLayer>,
+    /// One int8 scale per layer input (`x ≈ q * scale`), from
+    /// [`calibrate_activation_scales`], or empty when not calibrated. The
+    /// core runs an all-int8 generator on its integer path only when these
+    /// are present.
+    pub activation_scales: Vec<f32>,
 }
 
 /// A folded generator whose tensors do not fit its spec.
@@ -206,7 +211,7 @@ pub fn fold_batch_norm(weights: &GeneratorWeights) -> Result<QuantizedGenerator,
             QuantizedLayer { kernel: Kernel::F32(kernel), bias }
         })
         .collect();
-    Ok(QuantizedGenerator { spec: weights.spec, layers })
+    Ok(QuantizedGenerator { spec: weights.spec, layers, activation_scales: Vec::new() })
 }
 
 /// Quantizes an f32 kernel per output channel, symmetric int8.
@@ -256,7 +261,7 @@ impl QuantizedGenerator {
                 _ => layer.clone(),
             })
             .collect();
-        QuantizedGenerator { spec: self.spec, layers }
+        QuantizedGenerator { spec: self.spec, layers, activation_scales: self.activation_scales.clone() }
     }
 
     /// Checks every tensor length against the spec, and that scales are
@@ -269,6 +274,23 @@ impl QuantizedGenerator {
         }
         for (index, (spec, layer)) in specs.iter().zip(&self.layers).enumerate() {
             validate_layer(index, spec, layer)?;
+        }
+        self.validate_activation_scales()
+    }
+
+    /// Checks that activation scales are absent or one positive finite
+    /// value per layer.
+    fn validate_activation_scales(&self) -> Result<(), QuantizedError> {
+        let scales = &self.activation_scales;
+        if scales.is_empty() {
+            return Ok(());
+        }
+        if scales.len() != self.layers.len() {
+            let (expected, found) = (self.layers.len(), scales.len());
+            return Err(QuantizedError::Length { layer: 0, tensor: "activation scales", expected, found });
+        }
+        if let Some(bad) = scales.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err(QuantizedError::Value { layer: bad, tensor: "activation scales", index: bad });
         }
         Ok(())
     }
@@ -300,6 +322,39 @@ fn validate_layer(index: usize, spec: &LayerSpec, layer: &QuantizedLayer) -> Res
         }
     }
     Ok(())
+}
+
+/// Seed of the latents [`calibrate_activation_scales`] draws by default.
+pub const CALIBRATION_SEED: u64 = 0x00ca_11b8;
+
+/// Number of latents [`calibrate_activation_scales`] draws by default.
+pub const CALIBRATION_LATENTS: usize = 16;
+
+/// Computes one symmetric int8 scale per layer input: the largest magnitude
+/// that layer's input reaches over `count` latents of `seed` (drawn with
+/// [`crate::latent::fill_latents`] from index 0), divided by 127.
+///
+/// The layers run as [`generate_layers`] runs them, int8 kernels
+/// dequantized. A layer whose input is zero on every latent gets scale 1.
+///
+/// # Errors
+///
+/// The errors of [`QuantizedGenerator::validate`].
+pub fn calibrate_activation_scales(
+    generator: &QuantizedGenerator,
+    seed: u64,
+    count: usize,
+) -> Result<Vec<f32>, QuantizedError> {
+    let nz = generator.spec.nz;
+    let mut latents = alloc::vec![0.0; count * nz];
+    crate::latent::fill_latents(seed, 0, nz, &mut latents);
+    let outputs = generate_layers(generator, &latents, count)?;
+
+    let max_abs = |values: &[f32]| values.iter().fold(0.0f32, |max, v| max.max(v.abs()));
+    let mut scales = Vec::with_capacity(outputs.len());
+    scales.push(max_abs(&latents));
+    scales.extend(outputs.iter().take(outputs.len().saturating_sub(1)).map(|output| max_abs(output)));
+    Ok(scales.into_iter().map(|max| if max > 0.0 { max / f32::from(INT8_MAX) } else { 1.0 }).collect())
 }
 
 /// Runs the folded generator on `batch` latents and returns the image batch.

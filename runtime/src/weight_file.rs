@@ -19,6 +19,11 @@
 //! `in * out * 16` f32 values, or for an int8 kernel `out` f32 scales followed
 //! by `in * out * 16` int8 values, and finally `out` f32 biases.
 //!
+//! Version 2 adds, after the last layer record, the activation scales: a
+//! u32 count (0, or the layer count) and that many f32 values, the int8
+//! scale of each layer's input. Version 1 files have no such section and
+//! are still read, with no activation scales.
+//!
 //! [`read()`] checks, in this order: length of the fixed header, magic,
 //! version, declared length, checksum, then every record against the
 //! architecture the header describes. Every failure is a [`WeightFileError`].
@@ -32,8 +37,11 @@ use crate::spec::{Activation, GeneratorSpec, LayerSpec};
 /// First 8 bytes of every weight file.
 pub const MAGIC: [u8; 8] = *b"DCGANWF\0";
 
-/// Format version this module writes and reads.
-pub const VERSION: u32 = 1;
+/// Format version this module writes.
+pub const VERSION: u32 = 2;
+
+/// Oldest format version this module reads.
+pub const MIN_VERSION: u32 = 1;
 
 /// Bytes of the fixed header, before the first layer record.
 pub const HEADER_LEN: usize = 44;
@@ -68,7 +76,7 @@ pub enum WeightFileError {
         /// The first bytes of the file (up to 8).
         found: Vec<u8>,
     },
-    /// The format version is not [`VERSION`].
+    /// The format version is not between [`MIN_VERSION`] and [`VERSION`].
     Version {
         /// The version in the file.
         found: u32,
@@ -123,7 +131,7 @@ impl fmt::Display for WeightFileError {
             ),
             WeightFileError::Version { found } => write!(
                 f,
-                "weight format version {found} is not supported: this build reads version {VERSION}; export the file again with this version of dcgan"
+                "weight format version {found} is not supported: this build reads versions {MIN_VERSION} to {VERSION}; export the file again with this version of dcgan"
             ),
             WeightFileError::TrailingBytes { expected, found } => {
                 write!(f, "{found} bytes, but its header declares {expected}: the file was appended to or corrupted")
@@ -198,6 +206,8 @@ pub fn write(generator: &QuantizedGenerator) -> Result<Vec<u8>, QuantizedError> 
     for (layer_spec, layer) in specs.iter().zip(&generator.layers) {
         write_layer(&mut bytes, layer_spec, layer);
     }
+    put_u32(&mut bytes, generator.activation_scales.len() as u32);
+    put_f32s(&mut bytes, &generator.activation_scales);
 
     // Stage 3: total length, then the checksum over everything before it.
     let total = (bytes.len() + CHECKSUM_LEN) as u64;
@@ -244,7 +254,7 @@ fn put_f32s(bytes: &mut Vec<u8>, values: &[f32]) {
 /// wrong magic, an unknown version, a length other than the declared one, a
 /// bad checksum, a field out of range, or tensors that fail validation.
 pub fn read(bytes: &[u8]) -> Result<QuantizedGenerator, WeightFileError> {
-    check_envelope(bytes)?;
+    let version = check_envelope(bytes)?;
 
     // The envelope is intact, so every record lies within `body`, unless the
     // writer itself was wrong; the cursor still checks every read.
@@ -262,18 +272,28 @@ pub fn read(bytes: &[u8]) -> Result<QuantizedGenerator, WeightFileError> {
         .enumerate()
         .map(|(index, layer_spec)| read_layer(&mut cursor, index, layer_spec))
         .collect::<Result<Vec<_>, _>>()?;
+    let activation_scales = if version >= 2 { read_activation_scales(&mut cursor, specs.len())? } else { Vec::new() };
     if cursor.position != body.len() {
         let found = body.len() as u64;
         return Err(WeightFileError::TrailingBytes { expected: cursor.position as u64, found });
     }
 
-    let generator = QuantizedGenerator { spec, layers };
+    let generator = QuantizedGenerator { spec, layers, activation_scales };
     generator.validate().map_err(WeightFileError::Tensors)?;
     Ok(generator)
 }
 
-/// Checks the magic, version, declared length and checksum.
-fn check_envelope(bytes: &[u8]) -> Result<(), WeightFileError> {
+/// Reads the activation-scale section of a version 2 file.
+fn read_activation_scales(cursor: &mut Cursor<'_>, layers: usize) -> Result<Vec<f32>, WeightFileError> {
+    let count = cursor.u32()? as usize;
+    if count != 0 && count != layers {
+        return Err(field_error("activation scale count", None, count as u64, "0 or the layer count"));
+    }
+    cursor.f32s(count)
+}
+
+/// Checks the magic, version, declared length and checksum, and returns the version.
+fn check_envelope(bytes: &[u8]) -> Result<u32, WeightFileError> {
     let found = bytes.len() as u64;
     let magic_len = bytes.len().min(MAGIC.len());
     if bytes[..magic_len] != MAGIC[..magic_len] {
@@ -284,7 +304,7 @@ fn check_envelope(bytes: &[u8]) -> Result<(), WeightFileError> {
     }
 
     let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-    if version != VERSION {
+    if !(MIN_VERSION..=VERSION).contains(&version) {
         return Err(WeightFileError::Version { found: version });
     }
     let mut length = [0u8; 8];
@@ -303,7 +323,7 @@ fn check_envelope(bytes: &[u8]) -> Result<(), WeightFileError> {
     if stored != computed {
         return Err(WeightFileError::Checksum { stored, computed });
     }
-    Ok(())
+    Ok(version)
 }
 
 fn read_spec(cursor: &mut Cursor<'_>) -> Result<GeneratorSpec, WeightFileError> {
@@ -464,15 +484,17 @@ mod tests {
         let generator = sample();
         let bytes = write(&generator).unwrap();
         assert_eq!(&bytes[..8], b"DCGANWF\0");
-        assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 1);
+        assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 2);
         assert_eq!(u64::from_le_bytes(bytes[16..24].try_into().unwrap()), bytes.len() as u64);
         // Layer 0 (f32): 8 x 8 x 16 kernel floats and 8 biases; layer 1 (int8): 4 scales,
         // 8 x 4 x 16 bytes, 4 biases; layer 2 (int8): 3 scales, 4 x 3 x 16 bytes, 3 biases.
         let layer0 = LAYER_HEADER_LEN + 4 * (8 * 8 * 16 + 8);
         let layer1 = LAYER_HEADER_LEN + 4 * 4 + 8 * 4 * 16 + 4 * 4;
         let layer2 = LAYER_HEADER_LEN + 4 * 3 + 4 * 3 * 16 + 4 * 3;
-        assert_eq!(bytes.len(), HEADER_LEN + layer0 + layer1 + layer2 + CHECKSUM_LEN);
-        assert_eq!(bytes.len(), 4_996, "the example in docs/weight-format.md");
+        // Version 2: a u32 count of activation scales, 0 here.
+        let scales = 4;
+        assert_eq!(bytes.len(), HEADER_LEN + layer0 + layer1 + layer2 + scales + CHECKSUM_LEN);
+        assert_eq!(bytes.len(), 4_996 + 4, "the example in docs/weight-format.md");
         assert_eq!(bytes[HEADER_LEN + 16], KERNEL_F32);
         assert_eq!(bytes[HEADER_LEN + layer0 + 16], KERNEL_INT8);
         assert_eq!(bytes[HEADER_LEN + layer0 + layer1 + 17], ACTIVATION_TANH);
@@ -489,8 +511,10 @@ mod tests {
     #[test]
     fn unknown_version_is_rejected() {
         let mut bytes = write(&sample()).unwrap();
-        bytes[8] = 2;
-        assert_eq!(read(&bytes), Err(WeightFileError::Version { found: 2 }));
+        bytes[8] = 3;
+        assert_eq!(read(&bytes), Err(WeightFileError::Version { found: 3 }));
+        bytes[8] = 0;
+        assert_eq!(read(&bytes), Err(WeightFileError::Version { found: 0 }));
     }
 
     #[test]

@@ -29,6 +29,9 @@
 //! ```
 
 mod error;
+mod fast;
+mod int8;
+#[cfg_attr(not(test), allow(dead_code))]
 mod scalar;
 
 use alloc::vec::Vec;
@@ -37,7 +40,7 @@ pub use error::EngineError;
 
 use crate::latent::fill_latent;
 use crate::pixel;
-use crate::quantized::{QuantizedError, QuantizedGenerator};
+use crate::quantized::{Kernel, QuantizedError, QuantizedGenerator};
 use crate::spec::{GeneratorSpec, LayerSpec};
 
 /// Default of [`EngineConfig::memory_limit`]: 64 MiB.
@@ -79,22 +82,31 @@ impl PixelFormat {
     }
 }
 
-/// One layer in the engine's layout.
+/// Arithmetic of an engine's kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    /// f32 weights and activations (int8 kernels dequantized at build).
+    F32,
+    /// int8 weights and activations, i32 sums: the generator was all int8
+    /// and carried activation scales.
+    Int8,
+}
+
+/// The packed layers of one precision. The first layer projects the latent,
+/// every later one is a stride-2 transposed convolution, and a valid spec
+/// has at least one of those.
 #[derive(Clone, Debug)]
-struct EngineLayer {
-    spec: LayerSpec,
-    /// `[in_channels, out_channels, 4, 4]`, BatchNorm folded in.
-    kernel: Vec<f32>,
-    /// `[out_channels]`.
-    bias: Vec<f32>,
+enum Plan {
+    F32 { projection: fast::Projection, layers: Vec<fast::PhaseLayer> },
+    Int8 { projection: int8::Projection8, layers: Vec<int8::PhaseLayer8> },
 }
 
 /// A generator ready to run; see the [module documentation](self).
 #[derive(Clone, Debug)]
 pub struct Engine {
     spec: GeneratorSpec,
-    layers: Vec<EngineLayer>,
-    /// Largest layer output, in values.
+    plan: Plan,
+    /// Words of each of the two activation buffers in scratch.
     max_activation: usize,
 }
 
@@ -112,12 +124,13 @@ impl Engine {
         check_memory(&specs, generator.spec.nz, config.memory_limit)?;
         generator.validate().map_err(EngineError::Generator)?;
 
-        let layers = specs
-            .iter()
-            .zip(&generator.layers)
-            .map(|(spec, layer)| EngineLayer { spec: *spec, kernel: layer.kernel.dequantize(), bias: layer.bias.clone() })
-            .collect();
-        Ok(Self { spec: generator.spec, layers, max_activation: max_activation(&specs) })
+        let all_int8 = generator.layers.iter().all(|layer| layer.kernel.is_int8());
+        let plan = if all_int8 && !generator.activation_scales.is_empty() {
+            int8_plan(&specs, generator)
+        } else {
+            f32_plan(&specs, generator)
+        };
+        Ok(Self { spec: generator.spec, plan, max_activation: max_activation(&specs) })
     }
 
     /// The generator's architecture.
@@ -125,9 +138,17 @@ impl Engine {
         self.spec
     }
 
+    /// The arithmetic the engine runs.
+    pub fn precision(&self) -> Precision {
+        match self.plan {
+            Plan::F32 { .. } => Precision::F32,
+            Plan::Int8 { .. } => Precision::Int8,
+        }
+    }
+
     /// `f32` words of scratch that every generate call needs.
     pub fn scratch_len(&self) -> usize {
-        self.spec.nz + 2 * self.max_activation
+        self.spec.nz + self.output_len() + 2 * self.max_activation
     }
 
     /// Values of one generated image, `nc * image_size * image_size`.
@@ -159,7 +180,7 @@ impl Engine {
 
         let (input, buffers) = scratch.split_at_mut(self.spec.nz);
         input.copy_from_slice(latent);
-        out.copy_from_slice(self.run(input, buffers));
+        self.run(input, buffers, out);
         Ok(())
     }
 
@@ -194,53 +215,123 @@ impl Engine {
 
         let (latent, buffers) = scratch.split_at_mut(self.spec.nz);
         fill_latent(seed, index, latent);
-        let image = self.run(latent, buffers);
+        let (image, rest) = buffers.split_at_mut(self.output_len());
+        self.run(latent, rest, image);
         write_pixels(image, self.spec.image_size, format, out);
         Ok(())
     }
 
     /// Runs every layer, ping-ponging between the two halves of `buffers`
-    /// (each `max_activation` words), and returns the image.
+    /// (each `max_activation` words), and writes the image into `image`.
     ///
     /// # Shapes
     ///
     /// - `input`: `[nz]`.
-    /// - returns: `[nc, image_size, image_size]`, inside `buffers`.
-    fn run<'a>(&self, input: &[f32], buffers: &'a mut [f32]) -> &'a [f32] {
+    /// - `buffers`: at least `2 * max_activation` words.
+    /// - `image`: `[nc, image_size, image_size]`.
+    fn run(&self, input: &[f32], buffers: &mut [f32], image: &mut [f32]) {
         let (mut source, mut target) = buffers.split_at_mut(self.max_activation);
-        let mut source_len = 0;
-
-        for (index, layer) in self.layers.iter().enumerate() {
-            let len = layer.output_len();
-            let from: &[f32] = if index == 0 { input } else { &source[..source_len] };
-            scalar::layer_forward(&layer.spec, &layer.kernel, &layer.bias, from, &mut target[..len]);
-
-            core::mem::swap(&mut source, &mut target);
-            source_len = len;
+        match &self.plan {
+            Plan::F32 { projection, layers } => {
+                projection.forward(input, source);
+                let last = layers.len() - 1;
+                for (index, layer) in layers.iter().enumerate() {
+                    let sink = if index == last { fast::Sink::Image(&mut *image) } else { fast::Sink::Hidden(target) };
+                    layer.forward(source, sink);
+                    core::mem::swap(&mut source, &mut target);
+                }
+            }
+            Plan::Int8 { projection, layers } => {
+                projection.forward(input, as_i32(target), as_i16(source));
+                let last = layers.len() - 1;
+                for (index, layer) in layers.iter().enumerate() {
+                    let sink = if index == last {
+                        int8::Sink8::Image(&mut *image)
+                    } else {
+                        int8::Sink8::Hidden(as_i16(target))
+                    };
+                    layer.forward(as_i16(source), sink);
+                    core::mem::swap(&mut source, &mut target);
+                }
+            }
         }
-
-        let image: &'a [f32] = source;
-        &image[..source_len]
     }
 }
 
-impl EngineLayer {
-    fn output_len(&self) -> usize {
-        self.spec.out_channels * self.spec.out_size * self.spec.out_size
-    }
+/// Packs every layer for the f32 kernels, dequantizing int8 kernels.
+fn f32_plan(specs: &[LayerSpec], generator: &QuantizedGenerator) -> Plan {
+    let layers = &generator.layers;
+    let projection = fast::Projection::new(&specs[0], &layers[0].kernel.dequantize(), &layers[0].bias);
+    let layers = specs[1..]
+        .iter()
+        .zip(&layers[1..])
+        .map(|(spec, layer)| fast::PhaseLayer::new(spec, &layer.kernel.dequantize(), &layer.bias))
+        .collect();
+    Plan::F32 { projection, layers }
 }
 
-/// Largest layer output, in values.
+/// Packs every layer for the int8 kernels. The caller has checked that
+/// every kernel is int8 and that the generator has activation scales.
+fn int8_plan(specs: &[LayerSpec], generator: &QuantizedGenerator) -> Plan {
+    let scales = &generator.activation_scales;
+    let parts = |index: usize| {
+        let layer = &generator.layers[index];
+        let (values, weight_scales): (&[i8], &[f32]) = match &layer.kernel {
+            Kernel::Int8 { values, scales } => (values, scales),
+            Kernel::F32(_) => (&[], &[]),
+        };
+        int8::Int8Parts {
+            spec: &specs[index],
+            values,
+            weight_scales,
+            bias: &layer.bias,
+            input_scale: scales[index],
+            next_scale: scales.get(index + 1).copied(),
+        }
+    };
+    let projection = int8::Projection8::new(&parts(0));
+    let layers = (1..specs.len()).map(|index| int8::PhaseLayer8::new(&parts(index))).collect();
+    Plan::Int8 { projection, layers }
+}
+
+/// Views f32 scratch words as `i16` values, two per word.
+fn as_i16(words: &mut [f32]) -> &mut [i16] {
+    // SAFETY: f32 is at least as aligned as i16, the length covers the same
+    // bytes, and every bit pattern is a valid i16.
+    unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<i16>(), words.len() * 2) }
+}
+
+/// Views f32 scratch words as `i32` values.
+fn as_i32(words: &mut [f32]) -> &mut [i32] {
+    // SAFETY: f32 and i32 have the same size and alignment, and every bit
+    // pattern is a valid i32.
+    unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<i32>(), words.len()) }
+}
+
+/// Words of one activation buffer: the largest padded channels-last layer
+/// output, or the int8 projection's i32 sums, whichever is larger.
 fn max_activation(specs: &[LayerSpec]) -> usize {
-    specs.iter().map(|layer| layer.out_channels * layer.out_size * layer.out_size).max().unwrap_or(0)
+    specs
+        .iter()
+        .map(|layer| {
+            fast::padded_len(layer.out_channels, layer.out_size).max(16 * fast::padded_channels(layer.out_channels))
+        })
+        .max()
+        .unwrap_or(0)
 }
 
-/// Rejects a generator whose f32 weights plus scratch exceed `limit` bytes,
-/// computed from the declared sizes with overflow checks.
+/// Rejects a generator whose packed f32 weights plus scratch exceed `limit`
+/// bytes, computed from the declared sizes with overflow checks. Output
+/// channels count rounded up to the kernels' block of 16, and activations
+/// with their one-pixel border, as the engine stores them.
 fn check_memory(specs: &[LayerSpec], nz: usize, limit: usize) -> Result<(), EngineError> {
     let words = specs.iter().try_fold(nz, |total: usize, layer| {
-        let activation = layer.out_channels.checked_mul(layer.out_size)?.checked_mul(layer.out_size)?;
-        total.checked_add(layer.weight_len())?.checked_add(layer.out_channels)?.checked_add(2 * activation)
+        let channels = layer.out_channels.checked_add(fast::BLOCK - 1)? / fast::BLOCK * fast::BLOCK;
+        let border = layer.out_size.checked_add(2)?;
+        let activation = channels.checked_mul(border)?.checked_mul(border)?;
+        let weights = layer.in_channels.checked_mul(channels)?.checked_mul(16)?;
+        let image = layer.out_channels.checked_mul(layer.out_size)?.checked_mul(layer.out_size)?;
+        total.checked_add(weights)?.checked_add(channels)?.checked_add(activation.checked_mul(2)?)?.checked_add(image)
     });
     let needed = words.and_then(|words| words.checked_mul(core::mem::size_of::<f32>())).unwrap_or(usize::MAX);
     if needed > limit {
@@ -269,7 +360,10 @@ fn write_pixels(chw: &[f32], size: usize, format: PixelFormat, out: &mut [u8]) {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod engine_tests {
     use alloc::vec;
 
     use super::*;
@@ -324,7 +418,10 @@ mod tests {
         let mut scratch = vec![0.0; engine.scratch_len() - 1];
         let mut out = vec![0u8; engine.pixel_len(PixelFormat::Rgb565Be)];
         let err = engine.generate_face(0, 0, &mut scratch, PixelFormat::Rgb565Be, &mut out).unwrap_err();
-        assert_eq!(err, EngineError::Length { buffer: "scratch", expected: engine.scratch_len(), found: scratch.len() });
+        assert_eq!(
+            err,
+            EngineError::Length { buffer: "scratch", expected: engine.scratch_len(), found: scratch.len() }
+        );
 
         let mut scratch = vec![0.0; engine.scratch_len()];
         let err = engine.generate_face(0, 0, &mut scratch, PixelFormat::Rgb888, &mut out).unwrap_err();
@@ -339,7 +436,11 @@ mod tests {
         assert!(matches!(err, EngineError::MemoryLimit { limit: 1024, .. }), "{err:?}");
 
         // A declared size far beyond any device is rejected from the spec alone.
-        let huge = QuantizedGenerator { spec: GeneratorSpec { nz: 100, ngf: 65536, nc: 3, image_size: 1024 }, layers: Vec::new() };
+        let huge = QuantizedGenerator {
+            spec: GeneratorSpec { nz: 100, ngf: 65536, nc: 3, image_size: 1024 },
+            layers: Vec::new(),
+            activation_scales: Vec::new(),
+        };
         let err = Engine::new(&huge, &EngineConfig::default()).unwrap_err();
         assert!(matches!(err, EngineError::MemoryLimit { .. }), "{err:?}");
     }
