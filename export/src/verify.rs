@@ -6,7 +6,9 @@
 //!
 //! - the folded f32 generator in the runtime core (always);
 //! - an f32 ONNX file through tract;
-//! - an int8 weight file through the runtime core, layer by layer;
+//! - an int8 weight file through the runtime core, layer by layer with f32
+//!   activations, and as a board runs it: through the core's engine, with
+//!   int8 activations when the file carries activation scales;
 //! - a QDQ ONNX file through tract.
 //!
 //! Each form gets max abs error, PSNR and SSIM against the reference, per
@@ -16,6 +18,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use dcgan_runtime::engine::{Engine, EngineConfig, Precision};
 use dcgan_runtime::latent::fill_latents;
 use dcgan_runtime::quantized::{self, fold_batch_norm, QuantizedGenerator};
 use dcgan_runtime::reference;
@@ -162,6 +165,7 @@ pub fn verify(options: &VerifyOptions) -> Result<VerifyReport, ExportError> {
         }
         let name = "int8 weight file (runtime core)";
         forms.push(core_form(name, Some(path), &generator, &reference_layers, &latents, batch, thresholds)?);
+        forms.push(engine_form(path, &generator, &reference_layers, &latents, thresholds)?);
     }
     if let Some(path) = &options.qdq_onnx {
         let output = run_tract(path, &latents, spec)?;
@@ -200,6 +204,29 @@ fn core_form(
     let int8 = !generator.int8_layers().is_empty();
     let failures = check(&image, int8, thresholds);
     Ok(FormReport { name: name.to_string(), path: path.cloned(), int8, layers, image, failures })
+}
+
+/// The weight file through [`Engine`], the path `dcgan-edge --backend core`
+/// and microcontrollers run: int8 activations when the file has their scales.
+fn engine_form(
+    path: &std::path::Path,
+    generator: &QuantizedGenerator,
+    reference_layers: &[Vec<f32>],
+    latents: &[f32],
+    thresholds: &Thresholds,
+) -> Result<FormReport, ExportError> {
+    let engine = Engine::new(generator, &EngineConfig::default()).map_err(|err| verify_error(err.to_string()))?;
+    let name = match engine.precision() {
+        Precision::Int8 => "int8 weight file (core engine, int8 activations)",
+        Precision::F32 => "int8 weight file (core engine, f32 activations)",
+    };
+
+    let mut scratch = vec![0.0f32; engine.scratch_len()];
+    let mut images = vec![0.0f32; latents.len() / generator.spec.nz * engine.output_len()];
+    for (latent, image) in latents.chunks_exact(generator.spec.nz).zip(images.chunks_exact_mut(engine.output_len())) {
+        engine.generate_into(latent, &mut scratch, image).map_err(|err| verify_error(err.to_string()))?;
+    }
+    Ok(final_form(name, path, true, &images, reference_layers, generator.spec, thresholds))
 }
 
 fn final_form(
