@@ -12,6 +12,11 @@
 #   DCGAN_SKIP_DOCS=1    skip the `cargo doc` stage, which warns on broken
 #                        doc links but checks every dependency once more.
 #   DCGAN_BASE_PYTHON    interpreter that creates .venv (default: python3).
+#   DCGAN_AARCH64_TESTS=1  also run the runtime's unit tests for aarch64
+#                        under qemu-aarch64. Off by default: the test build
+#                        compiles the dev-dependencies (tract, candle through
+#                        dcgan-export) for aarch64, which costs about as much
+#                        CPU as the host's whole test build.
 #
 # Exported for the tests:
 #   DCGAN_PYTHON         the .venv interpreter, with numpy, onnx and onnxruntime.
@@ -277,6 +282,10 @@ build_aarch64_core() {
 }
 
 run_aarch64_core_tests() {
+    if [[ ${DCGAN_AARCH64_TESTS:-} != 1 ]]; then
+        log "DCGAN_AARCH64_TESTS is not 1: skipping the runtime's unit tests under qemu-aarch64"
+        return
+    fi
     aarch64_env
     cargo test "${CARGO_LOCKED[@]}" -p dcgan-runtime --no-default-features --features std --lib \
         --target "$AARCH64"
