@@ -16,7 +16,7 @@
 #                        under qemu-aarch64. Off by default: the test build
 #                        compiles the dev-dependencies (tract, candle through
 #                        dcgan-export) for aarch64, which costs about as much
-#                        CPU as the host's whole test build.
+#                        CPU as the host build of the runtime's tests.
 #
 # Exported for the tests:
 #   DCGAN_PYTHON         the .venv interpreter, with numpy, onnx and onnxruntime.
