@@ -7,7 +7,12 @@ use dcgan_runtime::reference::random_weights;
 use dcgan_runtime::{GeneratorSpec, GeneratorWeights};
 
 /// A small generator that builds and runs in milliseconds: 16x16 RGB.
-pub const SMALL: GeneratorSpec = GeneratorSpec { nz: 8, ngf: 4, nc: 3, image_size: 16 };
+pub const SMALL: GeneratorSpec = GeneratorSpec {
+    nz: 8,
+    ngf: 4,
+    nc: 3,
+    image_size: 16,
+};
 
 /// Seeded random weights for `spec`.
 pub fn weights(spec: GeneratorSpec, seed: u64) -> GeneratorWeights {
@@ -25,5 +30,8 @@ pub fn write_model(dir: &Path, name: &str, weights: &GeneratorWeights) -> PathBu
 /// Largest absolute difference between two equally long slices.
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "compared slices differ in length");
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
