@@ -12,6 +12,11 @@
 #   DCGAN_SKIP_DOCS=1    skip the `cargo doc` stage, which warns on broken
 #                        doc links but checks every dependency once more.
 #   DCGAN_BASE_PYTHON    interpreter that creates .venv (default: python3).
+#   DCGAN_AARCH64_TESTS=1  also run the runtime's unit tests for aarch64
+#                        under qemu-aarch64. Off by default: the test build
+#                        compiles the dev-dependencies (tract, candle through
+#                        dcgan-export) for aarch64, which costs about as much
+#                        CPU as the host build of the runtime's tests.
 #
 # Exported for the tests:
 #   DCGAN_PYTHON         the .venv interpreter, with numpy, onnx and onnxruntime.
@@ -33,7 +38,19 @@ MIN_PYTHON="3.11"
 DEBIAN_REQUIREMENTS=(
     'python3|command -v "$BASE_PYTHON"'
     'python3-venv|"$BASE_PYTHON" -c "import ensurepip, venv"'
+    # The aarch64 (Raspberry Pi) stages: linker, C library, emulator, objdump.
+    'gcc-aarch64-linux-gnu|command -v aarch64-linux-gnu-gcc'
+    'libc6-dev-arm64-cross|test -e /usr/aarch64-linux-gnu/lib/libc.so.6'
+    'qemu-user|command -v qemu-aarch64'
+    'binutils-aarch64-linux-gnu|command -v aarch64-linux-gnu-objdump'
 )
+
+# Rust targets of the cross-compilation stages.
+RUST_TARGETS=(aarch64-unknown-linux-gnu aarch64-unknown-linux-musl thumbv7em-none-eabihf)
+AARCH64=aarch64-unknown-linux-gnu
+# Raspberry Pi OS Bullseye ships glibc 2.31; a binary that needs a newer
+# symbol version does not start there.
+MAX_GLIBC=2.31
 
 STAGE_TIMES=()
 CURRENT_STAGE=""
@@ -145,6 +162,22 @@ install_debian_packages() {
     done
 }
 
+install_rust_targets() {
+    local target missing=()
+    for target in "${RUST_TARGETS[@]}"; do
+        if [[ ! -d $(rustc --print sysroot)/lib/rustlib/$target ]]; then
+            missing+=("$target")
+        fi
+    done
+    if [[ ${#missing[@]} -eq 0 ]]; then
+        log "Rust targets present: ${RUST_TARGETS[*]}"
+        return
+    fi
+    command -v rustup >/dev/null \
+        || fail "missing Rust targets ${missing[*]} and no rustup to add them: install them for $(rustc --version), then rerun"
+    rustup target add "${missing[@]}"
+}
+
 check_python_version() {
     local version
     version=$("$BASE_PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
@@ -221,6 +254,104 @@ check_docs() {
     RUSTDOCFLAGS="${RUSTDOCFLAGS:-} -D warnings" cargo doc "${CARGO_LOCKED[@]}" --workspace --no-deps
 }
 
+# --- cross-compilation stages ----------------------------------------------
+#
+# CI cannot run containers, so instead of `cross` these stages use the Debian
+# cross linker and qemu's user-mode emulator. Only the core-only binary
+# (`--no-default-features --features std`) is built for aarch64: tract's
+# aarch64 build would take longer than all the checks together.
+
+aarch64_env() {
+    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+    # Rust's musl targets bring their own C library, so the glibc cross
+    # compiler links them statically.
+    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=aarch64-linux-gnu-gcc
+    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu"
+}
+
+# The int8 weight file and the host's PNG that the aarch64 binary must match.
+CROSS_DIR="$REPO_ROOT/target/cross-check"
+
+build_aarch64_core() {
+    aarch64_env
+    cargo build "${CARGO_LOCKED[@]}" -p dcgan-runtime --no-default-features --features std \
+        --bin dcgan-edge --target "$AARCH64"
+    cargo build "${CARGO_LOCKED[@]}" -p dcgan-runtime --no-default-features --features std \
+        --bin dcgan-edge --target aarch64-unknown-linux-musl
+    cargo build "${CARGO_LOCKED[@]}" -p dcgan-runtime --no-default-features --features std --bin dcgan-edge
+}
+
+run_aarch64_core_tests() {
+    if [[ ${DCGAN_AARCH64_TESTS:-} != 1 ]]; then
+        log "DCGAN_AARCH64_TESTS is not 1: skipping the runtime's unit tests under qemu-aarch64"
+        return
+    fi
+    aarch64_env
+    cargo test "${CARGO_LOCKED[@]}" -p dcgan-runtime --no-default-features --features std --lib \
+        --target "$AARCH64"
+}
+
+compare_aarch64_png() {
+    aarch64_env
+    rm -rf "$CROSS_DIR/x86_64" "$CROSS_DIR/aarch64"
+    local host="target/debug/dcgan-edge" arm="target/$AARCH64/debug/dcgan-edge"
+    "$host" generate --model "$CROSS_DIR/check.dcgw" --count 4 --seed 3 --out "$CROSS_DIR/x86_64" \
+        --grid "$CROSS_DIR/x86_64.png"
+    qemu-aarch64 -L /usr/aarch64-linux-gnu "$arm" generate --model "$CROSS_DIR/check.dcgw" --count 4 --seed 3 \
+        --out "$CROSS_DIR/aarch64" --grid "$CROSS_DIR/aarch64.png"
+    cmp "$CROSS_DIR/x86_64.png" "$CROSS_DIR/aarch64.png" \
+        || fail "the aarch64 dcgan-edge wrote a different grid PNG than the x86_64 one for the same int8 weight file"
+    local face
+    for face in "$CROSS_DIR"/x86_64/*.png; do
+        cmp "$face" "$CROSS_DIR/aarch64/$(basename "$face")" \
+            || fail "aarch64 and x86_64 differ on $(basename "$face")"
+    done
+    log "aarch64 (qemu) and x86_64 wrote byte-identical PNGs"
+}
+
+# A binary linked against this machine's cross glibc imports that glibc's
+# symbol versions, so the limit can only hold where the cross glibc is no
+# newer than the limit. Elsewhere the stage reports the versions and checks
+# the static musl build instead, which imports no glibc at all.
+check_aarch64_glibc() {
+    local binary="target/$AARCH64/debug/dcgan-edge"
+    local newest cross_glibc
+    newest=$(aarch64-linux-gnu-objdump -T "$binary" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V -u | tail -n 1)
+    [[ -n $newest ]] || fail "objdump found no glibc symbol versions in $binary"
+    cross_glibc=$(dpkg-query -W -f '${Version}' libc6-dev-arm64-cross 2>/dev/null | grep -o '^[0-9]*\.[0-9]*' || true)
+
+    if [[ $(printf '%s\n%s\n' "$newest" "$MAX_GLIBC" | sort -V | tail -n 1) == "$MAX_GLIBC" ]]; then
+        log "newest glibc symbol version in $binary: $newest (at most $MAX_GLIBC)"
+    elif [[ -n $cross_glibc && $(printf '%s\n%s\n' "$cross_glibc" "$MAX_GLIBC" | sort -V | tail -n 1) != "$MAX_GLIBC" ]]; then
+        log "NOTE: $binary needs GLIBC_$newest because it was linked against this machine's cross glibc $cross_glibc;"
+        log "it runs on Raspberry Pi OS Bookworm (2.36) but not Bullseye ($MAX_GLIBC). For Bullseye use cross"
+        log "(older glibc in its images) or the static musl build checked below (see cross/README.md)."
+    else
+        aarch64-linux-gnu-objdump -T "$binary" | grep "GLIBC_$newest" >&2 || true
+        fail "$binary needs GLIBC_$newest, newer than $MAX_GLIBC (Raspberry Pi OS Bullseye): avoid the symbols above"
+    fi
+
+    local musl="target/aarch64-unknown-linux-musl/debug/dcgan-edge"
+    if aarch64-linux-gnu-objdump -p "$musl" | grep -q 'NEEDED'; then
+        fail "$musl links shared libraries, but a musl build must be static: $(aarch64-linux-gnu-objdump -p "$musl" | grep NEEDED)"
+    fi
+    log "$musl is statically linked (no shared libraries, no glibc)"
+}
+
+# Builds the no_std check crate; its build script writes the small int8
+# weight file that the aarch64 comparison generates from.
+build_thumbv7em_check() {
+    local messages out_dir
+    messages=$(cargo build "${CARGO_LOCKED[@]}" --manifest-path cross/thumbv7em-check/Cargo.toml \
+        --target thumbv7em-none-eabihf --target-dir target/thumbv7em-check --message-format=json-render-diagnostics)
+    out_dir=$(grep '"reason":"build-script-executed"' <<<"$messages" | grep '"package_id":"[^"]*thumbv7em-check' \
+        | grep -o '"out_dir":"[^"]*"' | cut -d'"' -f4 | tail -n 1)
+    [[ -f $out_dir/check.dcgw ]] || fail "the thumbv7em check crate's build script wrote no check.dcgw (out_dir: '$out_dir')"
+    mkdir -p "$CROSS_DIR"
+    cp "$out_dir/check.dcgw" "$CROSS_DIR/check.dcgw"
+    log "built cross/thumbv7em-check for thumbv7em-none-eabihf; weight file $CROSS_DIR/check.dcgw"
+}
+
 # --- main ------------------------------------------------------------------
 
 main() {
@@ -242,6 +373,7 @@ main() {
 
     run_stage "tools" check_tools
     run_stage "Debian packages" install_debian_packages
+    run_stage "Rust targets" install_rust_targets
     run_stage "Python environment (.venv)" setup_python_env
     run_stage "test images" check_test_data
     export DCGAN_PYTHON="$VENV/bin/python"
@@ -250,6 +382,11 @@ main() {
         log "DCGAN_SKIP_CARGO=1: skipping the build and the tests"
     else
         run_stage "no_std runtime build" build_runtime_no_std
+        run_stage "thumbv7em-none-eabihf core build" build_thumbv7em_check
+        run_stage "aarch64 core-only builds (gnu, musl)" build_aarch64_core
+        run_stage "aarch64 glibc symbol versions" check_aarch64_glibc
+        run_stage "aarch64 PNG matches x86_64 (qemu)" compare_aarch64_png
+        run_stage "aarch64 runtime tests (qemu)" run_aarch64_core_tests
         run_stage "cargo test (all targets)" run_workspace_tests
         run_stage "cargo test (doc tests)" run_doc_tests
         if [[ ${DCGAN_SKIP_DOCS:-} == 1 ]]; then

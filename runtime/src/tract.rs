@@ -490,7 +490,7 @@ impl TractGenerator {
 }
 
 /// Reads and decodes the file, rejecting anything without a graph.
-fn read_model_proto(path: &Path) -> Result<ModelProto, RuntimeError> {
+pub(crate) fn read_model_proto(path: &Path) -> Result<ModelProto, RuntimeError> {
     let bytes = std::fs::read(path).map_err(|source| match source.kind() {
         io::ErrorKind::NotFound => RuntimeError::NotFound {
             path: path.to_path_buf(),

@@ -1,4 +1,5 @@
-//! `dcgan-edge`: generates faces from an exported generator ONNX file.
+//! `dcgan-edge`: generates faces from an exported generator ONNX file or
+//! weight file.
 
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,8 @@ use clap::{Parser, Subcommand};
 use dcgan_runtime::grid::{make_grid, save_png_atomic};
 use dcgan_runtime::kiosk;
 use embedded_graphics::prelude::Size;
-use dcgan_runtime::TractGenerator;
+use dcgan_runtime::backend::{parse_memory_size, BackendKind, Generator, LoadOptions};
+use dcgan_runtime::engine::DEFAULT_MEMORY_LIMIT;
 use image::RgbImage;
 
 /// Padding between grid tiles, in pixels, as in torchvision's `make_grid`.
@@ -34,19 +36,58 @@ enum Command {
     Generate(GenerateArgs),
     /// Shows generated faces on a screen, one at a time, morphing between them.
     Kiosk(KioskArgs),
-    /// Prints a model's latent length, image size and metadata.
+    /// Prints a model's latent length, image size, metadata and layers.
     Info {
-        /// Generator ONNX file, as written by `dcgan export`.
+        /// Generator ONNX file or weight file, as written by `dcgan export`.
         #[arg(long)]
         model: PathBuf,
     },
+    /// Measures latency, throughput and peak memory of one model and backend.
+    Bench(BenchArgs),
+}
+
+/// How a model is loaded: shared by `generate` and `bench`.
+#[derive(clap::Args)]
+struct BackendArgs {
+    /// Backend: tract (ONNX files) or core (weight files); default: picked
+    /// from the file's first bytes.
+    #[arg(long)]
+    backend: Option<BackendKind>,
+    /// Most memory the core may use for weights and scratch, for example
+    /// 64M; larger models are rejected before anything is allocated.
+    #[arg(long, default_value_t = DEFAULT_MEMORY_LIMIT, value_parser = parse_memory_size)]
+    memory_limit: usize,
+}
+
+impl BackendArgs {
+    fn load(&self, model: &Path) -> Result<Generator> {
+        let options = LoadOptions { backend: self.backend, memory_limit: self.memory_limit };
+        Ok(Generator::load(model, &options)?)
+    }
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Generator ONNX file or weight file.
+    #[arg(long)]
+    model: PathBuf,
+    #[command(flatten)]
+    backend: BackendArgs,
+    /// Timed faces, after one warm-up face.
+    #[arg(long, default_value = "50")]
+    iterations: NonZeroUsize,
+    /// Seed of the latents.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 #[derive(clap::Args)]
 struct GenerateArgs {
-    /// Generator ONNX file, as written by `dcgan export`.
+    /// Generator ONNX file or weight file, as written by `dcgan export`.
     #[arg(long)]
     model: PathBuf,
+    #[command(flatten)]
+    backend: BackendArgs,
     /// Number of faces to generate (at least 1).
     #[arg(long, default_value = "64")]
     count: NonZeroUsize,
@@ -107,6 +148,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate(&args),
         Command::Kiosk(args) => run_kiosk(args),
         Command::Info { model } => info(&model),
+        Command::Bench(args) => bench(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -120,7 +162,7 @@ fn main() -> ExitCode {
 /// Generates and saves one batch at a time, so memory stays bounded by the
 /// batch size unless a grid needs every face.
 fn generate(args: &GenerateArgs) -> Result<()> {
-    let mut generator = TractGenerator::load(&args.model)?;
+    let mut generator = args.backend.load(&args.model)?;
     let size = generator.image_size();
     let batch_size = args.batch_size.get();
     let count = args.count.get();
@@ -238,18 +280,54 @@ fn run_kiosk(args: KioskArgs) -> Result<()> {
 }
 
 fn info(model: &Path) -> Result<()> {
-    let generator = TractGenerator::load(model)?;
+    let info = dcgan_runtime::model_info::inspect(model)?;
     println!("model:      {}", model.display());
-    println!("nz:         {}", generator.nz());
-    println!("channels:   {}", generator.channels());
-    println!("image size: {0}x{0}", generator.image_size());
-    if generator.metadata().is_empty() {
+    println!("kind:       {} (backend {})", info.kind, info.kind.backend());
+    println!("file size:  {} bytes", info.file_size);
+    println!("nz:         {}", info.nz);
+    println!("channels:   {}", info.channels);
+    println!("image size: {0}x{0}", info.image_size);
+    println!("parameters: {}", info.parameter_count);
+    if info.metadata.is_empty() {
         println!("metadata:   none");
     } else {
         println!("metadata:");
-        for (key, value) in generator.metadata() {
+        for (key, value) in &info.metadata {
             println!("  {key} = {value}");
         }
     }
+    println!("layers:");
+    for (index, layer) in info.layers.iter().enumerate() {
+        println!(
+            "  {index}: {:<28} {:>4} -> {:<4} channels  {:>3}x{:<3} -> {:>3}x{:<3}  {}",
+            layer.kind,
+            layer.in_channels,
+            layer.out_channels,
+            layer.in_size,
+            layer.in_size,
+            layer.out_size,
+            layer.out_size,
+            layer.weights
+        );
+    }
     Ok(())
+}
+
+fn bench(args: &BenchArgs) -> Result<()> {
+    let mut generator = args.backend.load(&args.model)?;
+    let report = dcgan_runtime::bench::run(&mut generator, args.iterations.get(), args.seed)?;
+    println!("model:      {}", args.model.display());
+    println!("backend:    {}", generator.backend());
+    println!("iterations: {} faces of {1}x{1}, batch 1", report.iterations, generator.image_size());
+    println!("latency:    p50 {:.3} ms, p99 {:.3} ms", millis(report.p50), millis(report.p99));
+    println!("throughput: {:.1} faces/s", report.faces_per_second);
+    match report.peak_resident_bytes {
+        Some(bytes) => println!("peak RSS:   {:.1} MiB", bytes as f64 / f64::from(1 << 20)),
+        None => println!("peak RSS:   not reported by this system"),
+    }
+    Ok(())
+}
+
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
 }

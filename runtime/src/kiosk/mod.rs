@@ -46,7 +46,7 @@ use timeline::{Scene, Timeline};
 #[cfg(feature = "window")]
 pub use window::WindowDisplay;
 
-use crate::tract::TractGenerator;
+use crate::backend::{Generator, LoadOptions};
 
 /// Requests to a running kiosk from other threads: skips from a key reader,
 /// stops from a signal handler. Shared through an `Arc`.
@@ -268,7 +268,7 @@ impl Kiosk {
         }
 
         let (previous_error, attempts) = (error.clone(), *attempts);
-        match TractGenerator::load(&self.options.model) {
+        match Generator::load(&self.options.model, &LoadOptions::default()) {
             Ok(generator) => {
                 if attempts > 0 {
                     log::info!("loaded {} after {attempts} failed attempts", self.options.model.display());

@@ -15,8 +15,8 @@ use embedded_graphics::Drawable;
 use super::scale::BilinearScaler;
 use super::slerp::slerp;
 use super::timeline::Scene;
+use crate::backend::{BackendError, Generator};
 use crate::latent::fill_latent;
-use crate::tract::{RuntimeError, TractGenerator};
 
 /// Background of the error screen.
 const ERROR_BACKGROUND: Rgb888 = Rgb888::new(96, 0, 0);
@@ -172,7 +172,7 @@ fn wrap(text: &str, columns: usize) -> Vec<String> {
 /// allocated once in [`FaceRenderer::new`].
 #[derive(Debug)]
 pub struct FaceRenderer {
-    generator: TractGenerator,
+    generator: Generator,
     seed: u64,
     layout: Layout,
     scaler: BilinearScaler,
@@ -185,8 +185,10 @@ pub struct FaceRenderer {
 }
 
 impl FaceRenderer {
-    /// A renderer for faces of `seed` on a `screen`-sized display.
-    pub fn new(generator: TractGenerator, seed: u64, screen: Size) -> Self {
+    /// A renderer for faces of `seed` on a `screen`-sized display, on
+    /// either backend.
+    pub fn new(generator: impl Into<Generator>, seed: u64, screen: Size) -> Self {
+        let generator = generator.into();
         let layout = Layout::new(screen);
         let size = generator.image_size();
         let nz = generator.nz();
@@ -205,7 +207,7 @@ impl FaceRenderer {
     }
 
     /// The model.
-    pub fn generator(&self) -> &TractGenerator {
+    pub fn generator(&self) -> &Generator {
         &self.generator
     }
 
@@ -236,8 +238,8 @@ impl FaceRenderer {
     ///
     /// # Errors
     ///
-    /// The errors of [`TractGenerator::generate_face_into`].
-    pub fn draw<T>(&mut self, scene: Scene, target: &mut T) -> Result<(), RuntimeError>
+    /// The errors of [`Generator::generate_face_into`].
+    pub fn draw<T>(&mut self, scene: Scene, target: &mut T) -> Result<(), BackendError>
     where
         T: DrawTarget<Color = Rgb888, Error = Infallible>,
     {
