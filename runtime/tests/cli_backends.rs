@@ -53,6 +53,20 @@ fn weight_file_generates_with_core() {
 }
 
 #[test]
+fn kiosk_runs_weight_file_on_core() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write_weight_file(dir.path(), 5);
+    let frames = dir.path().join("frames");
+    let display = format!("png:{}", frames.display());
+
+    let args = ["kiosk", "--model", model.to_str().unwrap(), "--backend", "core", "--display", &display];
+    let output = dcgan_edge(&[&args[..], &["--size", "64x48", "--frames", "3", "--memory-limit", "8M"]].concat());
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("showed 3 frames (0 error screens)"), "{}", stdout(&output));
+    assert_eq!(std::fs::read_dir(&frames).unwrap().count(), 3);
+}
+
+#[test]
 fn wrong_backend_names_file_kinds() {
     let dir = tempfile::tempdir().unwrap();
     let model = write_weight_file(dir.path(), 1);

@@ -46,7 +46,7 @@ enum Command {
     Bench(BenchArgs),
 }
 
-/// How a model is loaded: shared by `generate` and `bench`.
+/// How a model is loaded: shared by `generate`, `bench` and `kiosk`.
 #[derive(clap::Args)]
 struct BackendArgs {
     /// Backend: tract (ONNX files) or core (weight files); default: picked
@@ -60,9 +60,12 @@ struct BackendArgs {
 }
 
 impl BackendArgs {
+    fn options(&self) -> LoadOptions {
+        LoadOptions { backend: self.backend, memory_limit: self.memory_limit }
+    }
+
     fn load(&self, model: &Path) -> Result<Generator> {
-        let options = LoadOptions { backend: self.backend, memory_limit: self.memory_limit };
-        Ok(Generator::load(model, &options)?)
+        Ok(Generator::load(model, &self.options())?)
     }
 }
 
@@ -110,10 +113,12 @@ struct GenerateArgs {
 
 #[derive(clap::Args)]
 struct KioskArgs {
-    /// Generator ONNX file; while it is missing or invalid the kiosk shows an
-    /// error screen and retries.
+    /// Generator ONNX file or weight file; while it is missing or invalid the
+    /// kiosk shows an error screen and retries.
     #[arg(long)]
     model: PathBuf,
+    #[command(flatten)]
+    backend: BackendArgs,
     /// Where to draw: fb:/dev/fbN (Linux framebuffer), png:DIR (a PNG file per
     /// frame) or window (desktop window; needs the `window` feature).
     #[arg(long, default_value = "fb:/dev/fb0")]
@@ -261,6 +266,7 @@ fn ceil_sqrt(n: usize) -> usize {
 fn run_kiosk(args: KioskArgs) -> Result<()> {
     let options = kiosk::KioskOptions {
         model: args.model,
+        load: args.backend.options(),
         seed: args.seed,
         hold: args.hold,
         morph: args.morph,

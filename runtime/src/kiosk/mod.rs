@@ -46,7 +46,7 @@ use timeline::{Scene, Timeline};
 #[cfg(feature = "window")]
 pub use window::WindowDisplay;
 
-use crate::backend::{Generator, LoadOptions};
+use crate::backend::Generator;
 
 /// Requests to a running kiosk from other threads: skips from a key reader,
 /// stops from a signal handler. Shared through an `Arc`.
@@ -268,7 +268,7 @@ impl Kiosk {
         }
 
         let (previous_error, attempts) = (error.clone(), *attempts);
-        match Generator::load(&self.options.model, &LoadOptions::default()) {
+        match Generator::load(&self.options.model, &self.options.load) {
             Ok(generator) => {
                 if attempts > 0 {
                     log::info!("loaded {} after {attempts} failed attempts", self.options.model.display());

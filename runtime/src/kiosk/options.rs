@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use embedded_graphics::prelude::Size;
 
+use crate::backend::LoadOptions;
+
 use super::display::DisplayError;
 
 /// A failure that stops the kiosk. Model errors are not among them: the
@@ -30,8 +32,11 @@ pub enum KioskError {
 /// Settings of a kiosk run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KioskOptions {
-    /// Generator ONNX file; loaded, and reloaded after failures, by the kiosk.
+    /// Generator ONNX file or weight file; loaded, and reloaded after
+    /// failures, by the kiosk.
     pub model: PathBuf,
+    /// Backend and memory limit for loading `model`.
+    pub load: LoadOptions,
     /// Seed of the latents: face `k` of a seed is always the same face.
     pub seed: u64,
     /// How long each face stays still.
@@ -54,6 +59,7 @@ impl KioskOptions {
     pub fn new(model: impl Into<PathBuf>) -> Self {
         KioskOptions {
             model: model.into(),
+            load: LoadOptions::default(),
             seed: 0,
             hold: Duration::from_secs(5),
             morph: Duration::from_millis(1500),
