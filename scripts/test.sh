@@ -295,6 +295,8 @@ compare_aarch64_png() {
     aarch64_env
     rm -rf "$CROSS_DIR/x86_64" "$CROSS_DIR/aarch64"
     local host="target/debug/dcgan-edge" arm="target/$AARCH64/debug/dcgan-edge"
+    "$host" info --model "$CROSS_DIR/check.dcgw" | grep -q "core_precision = int8 weights and activations" \
+        || fail "$CROSS_DIR/check.dcgw does not run on the core's integer path, so this check would not cover it"
     "$host" generate --model "$CROSS_DIR/check.dcgw" --count 4 --seed 3 --out "$CROSS_DIR/x86_64" \
         --grid "$CROSS_DIR/x86_64.png"
     qemu-aarch64 -L /usr/aarch64-linux-gnu "$arm" generate --model "$CROSS_DIR/check.dcgw" --count 4 --seed 3 \

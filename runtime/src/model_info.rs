@@ -63,6 +63,14 @@ pub fn inspect(path: &Path) -> Result<ModelInfo, BackendError> {
     }
 }
 
+/// How the core engine runs `generator`, in words.
+fn core_precision(generator: &crate::quantized::QuantizedGenerator) -> &'static str {
+    match crate::engine::Precision::of(generator) {
+        crate::engine::Precision::Int8 => "int8 weights and activations, i32 sums",
+        crate::engine::Precision::F32 => "f32 activations (int8 needs every layer int8 and activation scales)",
+    }
+}
+
 fn inspect_weight_file(path: &Path, file_size: u64) -> Result<ModelInfo, BackendError> {
     let generator = weight_file::load(path)?;
     let spec = generator.spec;
@@ -91,6 +99,7 @@ fn inspect_weight_file(path: &Path, file_size: u64) -> Result<ModelInfo, Backend
         ("format".to_string(), format!("dcgan-edge weight file version {}", weight_file::VERSION)),
         ("ngf".to_string(), spec.ngf.to_string()),
         ("batch_norm".to_string(), "folded into the kernels and biases".to_string()),
+        ("core_precision".to_string(), core_precision(&generator).to_string()),
     ];
     Ok(ModelInfo {
         path: path.to_path_buf(),

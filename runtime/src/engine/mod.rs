@@ -92,6 +92,19 @@ pub enum Precision {
     Int8,
 }
 
+impl Precision {
+    /// The precision an engine built from `generator` runs at: int8 when
+    /// every kernel is int8 and the activation scales are present.
+    pub fn of(generator: &QuantizedGenerator) -> Self {
+        let all_int8 = generator.layers.iter().all(|layer| layer.kernel.is_int8());
+        if all_int8 && !generator.activation_scales.is_empty() {
+            Precision::Int8
+        } else {
+            Precision::F32
+        }
+    }
+}
+
 /// The packed layers of one precision. The first layer projects the latent,
 /// every later one is a stride-2 transposed convolution, and a valid spec
 /// has at least one of those.
@@ -124,11 +137,9 @@ impl Engine {
         check_memory(&specs, generator.spec.nz, config.memory_limit)?;
         generator.validate().map_err(EngineError::Generator)?;
 
-        let all_int8 = generator.layers.iter().all(|layer| layer.kernel.is_int8());
-        let plan = if all_int8 && !generator.activation_scales.is_empty() {
-            int8_plan(&specs, generator)
-        } else {
-            f32_plan(&specs, generator)
+        let plan = match Precision::of(generator) {
+            Precision::Int8 => int8_plan(&specs, generator),
+            Precision::F32 => f32_plan(&specs, generator),
         };
         Ok(Self { spec: generator.spec, plan, max_activation: max_activation(&specs) })
     }
