@@ -54,7 +54,11 @@ pub enum RuntimeError {
         source: io::Error,
     },
     /// The file is not an ONNX model.
-    #[error("{} is not an ONNX model: {reason}", path.display())]
+    #[error(
+        "{} is not an ONNX model ({reason}): export it again with `dcgan export --onnx`, \
+         or pass a weight file from `dcgan export --int8` to the core backend",
+        path.display()
+    )]
     NotOnnx {
         /// The rejected file.
         path: PathBuf,
@@ -197,7 +201,7 @@ impl TractGenerator {
         generator.check_metadata()?;
         generator.plans.insert(1, plan);
 
-        log::info!(
+        log::debug!(
             "loaded {} (nz {nz}, {} channels, {}x{}) in {:.2?}",
             path.display(),
             generator.channels,

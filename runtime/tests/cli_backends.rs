@@ -67,6 +67,18 @@ fn kiosk_runs_weight_file_on_core() {
 }
 
 #[test]
+fn kiosk_fails_when_model_never_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("missing.dcgw");
+    let display = format!("png:{}", dir.path().join("frames").display());
+
+    let output = dcgan_edge(&["kiosk", "--model", model.to_str().unwrap(), "--display", &display, "--frames", "2"]);
+    assert!(!output.status.success());
+    assert!(stdout(&output).contains("showed 2 frames (2 error screens)"), "{}", stdout(&output));
+    assert!(stderr(&output).contains("never loaded"), "{}", stderr(&output));
+}
+
+#[test]
 fn wrong_backend_names_file_kinds() {
     let dir = tempfile::tempdir().unwrap();
     let model = write_weight_file(dir.path(), 1);

@@ -46,7 +46,10 @@ enum Command {
     Bench(BenchArgs),
 }
 
-/// How a model is loaded: shared by `generate`, `bench` and `kiosk`.
+// The --memory-limit help shows "64M"; this keeps it equal to the library's default.
+const _: () = assert!(DEFAULT_MEMORY_LIMIT == 64 << 20);
+
+/// Model loading flags, shared by `generate`, `bench` and `kiosk`.
 #[derive(clap::Args)]
 struct BackendArgs {
     /// Backend: tract (ONNX files) or core (weight files); default: picked
@@ -55,7 +58,7 @@ struct BackendArgs {
     backend: Option<BackendKind>,
     /// Most memory the core may use for weights and scratch, for example
     /// 64M; larger models are rejected before anything is allocated.
-    #[arg(long, default_value_t = DEFAULT_MEMORY_LIMIT, value_parser = parse_memory_size)]
+    #[arg(long, default_value = "64M", value_parser = parse_memory_size)]
     memory_limit: usize,
 }
 
@@ -280,8 +283,22 @@ fn run_kiosk(args: KioskArgs) -> Result<()> {
     ctrlc::set_handler(move || on_signal.request_stop()).context("failed to install the Ctrl-C handler")?;
     let _keys = kiosk::TerminalKeys::start(Arc::clone(&control));
 
-    let summary = kiosk::run_on(&args.display, args.size, options, &control)?;
+    let model = options.model.clone();
+    let summary = kiosk::run_on(&args.display, args.size, options, &control).with_context(|| match &args.display {
+        kiosk::DisplaySpec::Framebuffer(_) => {
+            "the kiosk could not use the framebuffer: on a machine without one, use --display png:DIR or window"
+                .to_string()
+        }
+        _ => "the kiosk stopped".to_string(),
+    })?;
     println!("showed {} frames ({} error screens)", summary.frames, summary.error_frames);
+    if summary.frames > 0 && summary.error_frames == summary.frames {
+        bail!(
+            "every frame was an error screen because {} never loaded: run `dcgan-edge info --model {}` to see why",
+            model.display(),
+            model.display()
+        );
+    }
     Ok(())
 }
 

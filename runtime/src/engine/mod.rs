@@ -5,7 +5,7 @@
 //! tensors into the layout the kernels read. That is the only allocation.
 //! Every call after it works in two caller-provided buffers:
 //!
-//! - a scratch buffer of [`Engine::scratch_len`] `f32` words, which holds the
+//! - a scratch buffer of [`Engine::scratch_len`] `f32` words, which contains the
 //!   latent and the activations between layers;
 //! - the output, [`Engine::output_len`] `f32` values or
 //!   [`Engine::pixel_len`] bytes.

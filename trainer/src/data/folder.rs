@@ -107,8 +107,8 @@ pub enum DecodeError {
         height: u32,
     },
     /// The bytes start like none of the supported formats, whatever the
-    /// file's extension says.
-    #[error("the bytes are not a JPEG, PNG, GIF, BMP or WebP image (the file starts with {start}); only its name looks like an image")]
+    /// file's extension.
+    #[error("the bytes are not a JPEG, PNG, GIF, BMP or WebP image (the file starts with {start}): check the file, or move it out of the image folder")]
     NotAnImage {
         /// The first bytes, as hex or quoted text.
         start: String,
@@ -166,7 +166,7 @@ pub enum LoadError {
     /// The scan found no file with an image extension.
     #[error(
         "no images found in {}: expected .jpg/.jpeg/.png/.gif/.bmp/.webp files, searched recursively \
-         (ignored {other_files} files with other extensions and {hidden} hidden entries)",
+         (ignored: {other_files} with other extensions, {hidden} hidden)",
         dir.display()
     )]
     NoImages {
@@ -558,7 +558,7 @@ fn decode_oriented(path: &Path) -> Result<DynamicImage, DecodeError> {
     Ok(image)
 }
 
-/// The first bytes of a file for an error message: quoted when they are
+/// Formats the first bytes of a file for an error message: quoted when they are
 /// printable text, hex otherwise.
 fn describe_start(bytes: &[u8]) -> String {
     let start = &bytes[..bytes.len().min(8)];
@@ -1040,7 +1040,7 @@ mod tests {
     }
 
     #[test]
-    fn text_named_like_a_jpeg_is_not_an_image() {
+    fn decode_rejects_misnamed_text() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("notes.jpg");
         fs::write(&path, "hello, world\n").unwrap();
