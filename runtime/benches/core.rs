@@ -4,7 +4,7 @@
 //! ```sh
 //! cargo bench -p dcgan-runtime --bench core                        # 200 timed runs per backend
 //! cargo bench -p dcgan-runtime --bench core -- --runs 50 --onnx target/core-bench.onnx
-//! /work/main/.venv/bin/python runtime/benches/core_onnxruntime.py target/core-bench.onnx
+//! .venv/bin/python runtime/benches/core_onnxruntime.py target/core-bench.onnx
 //! ```
 //!
 //! `--onnx PATH` keeps the tutorial-size ONNX (random weights of seed 1), so
