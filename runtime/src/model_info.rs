@@ -71,6 +71,14 @@ fn core_precision(generator: &crate::quantized::QuantizedGenerator) -> &'static 
     }
 }
 
+/// The format version a weight file declares, read from its header; `?`
+/// when the file cannot be read again.
+fn stored_version(path: &Path) -> String {
+    let bytes = std::fs::read(path).ok();
+    let field = bytes.as_deref().and_then(|bytes| bytes.get(8..12)).and_then(|field| <[u8; 4]>::try_from(field).ok());
+    field.map_or_else(|| "?".to_string(), |field| u32::from_le_bytes(field).to_string())
+}
+
 fn inspect_weight_file(path: &Path, file_size: u64) -> Result<ModelInfo, BackendError> {
     let generator = weight_file::load(path)?;
     let spec = generator.spec;
@@ -96,7 +104,7 @@ fn inspect_weight_file(path: &Path, file_size: u64) -> Result<ModelInfo, Backend
         })
         .sum();
     let metadata = vec![
-        ("format".to_string(), format!("dcgan-edge weight file version {}", weight_file::VERSION)),
+        ("format".to_string(), format!("dcgan-edge weight file version {}", stored_version(path))),
         ("ngf".to_string(), spec.ngf.to_string()),
         ("batch_norm".to_string(), "folded into the kernels and biases".to_string()),
         ("core_precision".to_string(), core_precision(&generator).to_string()),
@@ -243,6 +251,8 @@ mod tests {
         assert_eq!(info.layers[2].kind, "ConvTranspose2d+Tanh");
         // Kernels, plus a scale per output channel of int8 layers, plus biases.
         assert_eq!(info.parameter_count, (8 * 8 * 16 + 8) + (8 * 4 * 16 + 4 + 4) + (4 * 3 * 16 + 3 + 3));
+        let format = info.metadata.iter().find(|(key, _)| key == "format").map(|(_, value)| value.as_str());
+        assert_eq!(format, Some(format!("dcgan-edge weight file version {}", weight_file::VERSION).as_str()));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
