@@ -246,6 +246,33 @@ fn phase_kernel_taps(phase: usize) -> [(usize, usize); PHASE_TAPS] {
     taps
 }
 
+/// Computes the input offset, in words, of each tap for the [`PIXELS`] output
+/// pixels of a block, indexed `p * PHASE_TAPS + tap`.
+///
+/// # Panics
+///
+/// When `span` words from a tap's offset would fall outside `input_len`. The
+/// padded layout rules this out, and the SIMD kernels rely on this check to
+/// read through raw pointers.
+pub(crate) fn tap_bases(
+    channels: usize,
+    first: usize,
+    offsets: &[isize; PHASE_TAPS],
+    span: usize,
+    input_len: usize,
+) -> [isize; PIXELS * PHASE_TAPS] {
+    let mut bases = [0isize; PIXELS * PHASE_TAPS];
+    for p in 0..PIXELS {
+        for tap in 0..PHASE_TAPS {
+            let base = ((first + p) * channels) as isize + offsets[tap];
+            assert!(base >= 0, "tap before the start of the padded input");
+            assert!(base as usize + span <= input_len, "tap past the end of the padded input");
+            bases[p * PHASE_TAPS + tap] = base;
+        }
+    }
+    bases
+}
+
 /// A register-block kernel: `[PIXELS, BLOCK]` accumulators started at `bias`.
 ///
 /// Arguments: input channel stride, padded input, index of the first output
@@ -277,19 +304,13 @@ pub(crate) fn block_portable(
 ) -> [[f32; BLOCK]; PIXELS] {
     let mut acc = [*bias; PIXELS];
     let in_channels = weights.len() / (PHASE_TAPS * BLOCK);
-    let mut bases = [0usize; PIXELS * PHASE_TAPS];
-    for p in 0..PIXELS {
-        for tap in 0..PHASE_TAPS {
-            let base = ((first + p) * channels) as isize + offsets[tap];
-            bases[p * PHASE_TAPS + tap] = base as usize;
-        }
-    }
+    let bases = tap_bases(channels, first, offsets, in_channels, input.len());
 
     for (c, taps) in weights.chunks_exact(PHASE_TAPS * BLOCK).enumerate().take(in_channels) {
         for (tap, w) in taps.chunks_exact(BLOCK).enumerate() {
             let w: &[f32; BLOCK] = w.try_into().unwrap_or(&[0.0; BLOCK]);
             for (p, row) in acc.iter_mut().enumerate() {
-                let value = input[bases[p * PHASE_TAPS + tap] + c];
+                let value = input[bases[p * PHASE_TAPS + tap] as usize + c];
                 for lane in 0..BLOCK {
                     row[lane] += value * w[lane];
                 }
@@ -328,14 +349,7 @@ unsafe fn block_avx2_inner(
     let in_channels = weights.len() / (PHASE_TAPS * BLOCK);
 
     // Every read index is checked once here, so the loop can use raw pointers.
-    let mut bases = [0isize; PIXELS * PHASE_TAPS];
-    for p in 0..PIXELS {
-        for tap in 0..PHASE_TAPS {
-            let base = ((first + p) * channels) as isize + offsets[tap];
-            assert!(base >= 0 && base as usize + in_channels <= input.len(), "tap outside the padded input");
-            bases[p * PHASE_TAPS + tap] = base;
-        }
-    }
+    let bases = tap_bases(channels, first, offsets, in_channels, input.len());
 
     let pointer = input.as_ptr();
     let b0 = _mm256_loadu_ps(bias.as_ptr());
@@ -379,17 +393,10 @@ fn block_neon(
     let in_channels = weights.len() / (PHASE_TAPS * BLOCK);
 
     // Every read index is checked once here, so the loop can use raw pointers.
-    let mut bases = [0isize; PIXELS * PHASE_TAPS];
-    for p in 0..PIXELS {
-        for tap in 0..PHASE_TAPS {
-            let base = ((first + p) * channels) as isize + offsets[tap];
-            assert!(base >= 0 && base as usize + in_channels <= input.len(), "tap outside the padded input");
-            bases[p * PHASE_TAPS + tap] = base;
-        }
-    }
+    let bases = tap_bases(channels, first, offsets, in_channels, input.len());
 
-    // SAFETY: NEON is always present on aarch64; `weights` holds
-    // `in_channels * 4 * BLOCK` values and every input read was checked above.
+    // SAFETY: NEON is always present on aarch64. `weights` has
+    // `in_channels * 4 * BLOCK` values, and every input read was checked above.
     unsafe {
         let pointer = input.as_ptr();
         let b = [

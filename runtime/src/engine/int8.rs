@@ -21,7 +21,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::fast::{padded_channels, padded_len, BLOCK, PHASE_ROWS, PHASE_TAPS, PIXELS};
+use super::fast::{padded_channels, padded_len, tap_bases, BLOCK, PHASE_ROWS, PHASE_TAPS, PIXELS};
 use crate::spec::{LayerSpec, KERNEL};
 
 /// Largest int8 magnitude used.
@@ -298,17 +298,13 @@ pub(crate) fn block_portable(
     weights: &[i16],
 ) -> [[i32; BLOCK]; PIXELS] {
     let mut acc = [[0i32; BLOCK]; PIXELS];
-    let mut bases = [0usize; PIXELS * PHASE_TAPS];
-    for p in 0..PIXELS {
-        for tap in 0..PHASE_TAPS {
-            bases[p * PHASE_TAPS + tap] = (((first + p) * channels) as isize + offsets[tap]) as usize;
-        }
-    }
+    let pairs = weights.len() / (PHASE_TAPS * BLOCK * 2);
+    let bases = tap_bases(channels, first, offsets, 2 * pairs, input.len());
 
     for (pair, taps) in weights.chunks_exact(PHASE_TAPS * BLOCK * 2).enumerate() {
         for (tap, w) in taps.chunks_exact(BLOCK * 2).enumerate() {
             for (p, row) in acc.iter_mut().enumerate() {
-                let base = bases[p * PHASE_TAPS + tap] + 2 * pair;
+                let base = bases[p * PHASE_TAPS + tap] as usize + 2 * pair;
                 let (a0, a1) = (i32::from(input[base]), i32::from(input[base + 1]));
                 for lane in 0..BLOCK {
                     row[lane] += a0 * i32::from(w[2 * lane]) + a1 * i32::from(w[2 * lane + 1]);
@@ -346,14 +342,7 @@ unsafe fn block_avx2_inner(
     let pairs = weights.len() / (PHASE_TAPS * BLOCK * 2);
 
     // Every read index is checked once here, so the loop can use raw pointers.
-    let mut bases = [0isize; PIXELS * PHASE_TAPS];
-    for p in 0..PIXELS {
-        for tap in 0..PHASE_TAPS {
-            let base = ((first + p) * channels) as isize + offsets[tap];
-            assert!(base >= 0 && base as usize + 2 * pairs <= input.len(), "tap outside the padded input");
-            bases[p * PHASE_TAPS + tap] = base;
-        }
-    }
+    let bases = tap_bases(channels, first, offsets, 2 * pairs, input.len());
 
     let pointer = input.as_ptr();
     let mut acc = [[_mm256_setzero_si256(); 2]; PIXELS];
@@ -395,24 +384,17 @@ fn block_neon(
     let pairs = weights.len() / (PHASE_TAPS * BLOCK * 2);
 
     // Every read index is checked once here, so the loop can use raw pointers.
-    let mut bases = [0isize; PIXELS * PHASE_TAPS];
-    for p in 0..PIXELS {
-        for tap in 0..PHASE_TAPS {
-            let base = ((first + p) * channels) as isize + offsets[tap];
-            assert!(base >= 0 && base as usize + 2 * pairs <= input.len(), "tap outside the padded input");
-            bases[p * PHASE_TAPS + tap] = base;
-        }
-    }
+    let bases = tap_bases(channels, first, offsets, 2 * pairs, input.len());
 
-    // SAFETY: NEON is always present on aarch64; `weights` holds
-    // `pairs * 4 * BLOCK * 2` values and every input read was checked above.
+    // SAFETY: NEON is always present on aarch64. `weights` has
+    // `pairs * 4 * BLOCK * 2` values, and every input read was checked above.
     unsafe {
         let pointer = input.as_ptr();
         let mut acc = [[vdupq_n_s32(0); 4]; PIXELS];
         let mut w = weights.as_ptr();
         for pair in 0..pairs as isize {
             for tap in 0..PHASE_TAPS {
-                // `.0` holds each lane's weight for the even channel, `.1` for the odd one.
+                // `.0` is each lane's weight for the even channel, `.1` for the odd one.
                 let low = vld2q_s16(w);
                 let high = vld2q_s16(w.add(16));
                 w = w.add(2 * BLOCK);
