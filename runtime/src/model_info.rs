@@ -63,7 +63,7 @@ pub fn inspect(path: &Path) -> Result<ModelInfo, BackendError> {
     }
 }
 
-/// How the core engine runs `generator`, in words.
+/// Describes in words the arithmetic the core engine runs `generator` with.
 fn core_precision(generator: &crate::quantized::QuantizedGenerator) -> &'static str {
     match crate::engine::Precision::of(generator) {
         crate::engine::Precision::Int8 => "int8 weights and activations, i32 sums",
@@ -71,16 +71,12 @@ fn core_precision(generator: &crate::quantized::QuantizedGenerator) -> &'static 
     }
 }
 
-/// The format version a weight file declares, read from its header; `?`
-/// when the file cannot be read again.
-fn stored_version(path: &Path) -> String {
-    let bytes = std::fs::read(path).ok();
-    let field = bytes.as_deref().and_then(|bytes| bytes.get(8..12)).and_then(|field| <[u8; 4]>::try_from(field).ok());
-    field.map_or_else(|| "?".to_string(), |field| u32::from_le_bytes(field).to_string())
-}
-
 fn inspect_weight_file(path: &Path, file_size: u64) -> Result<ModelInfo, BackendError> {
-    let generator = weight_file::load(path)?;
+    let bytes = std::fs::read(path)
+        .map_err(|source| weight_file::LoadError::Read { path: path.to_path_buf(), source })?;
+    let generator = weight_file::read(&bytes)
+        .map_err(|error| weight_file::LoadError::Invalid { path: path.to_path_buf(), error })?;
+    let version = weight_file::declared_version(&bytes).unwrap_or(weight_file::VERSION);
     let spec = generator.spec;
     let layers = spec
         .layers()
@@ -104,7 +100,7 @@ fn inspect_weight_file(path: &Path, file_size: u64) -> Result<ModelInfo, Backend
         })
         .sum();
     let metadata = vec![
-        ("format".to_string(), format!("dcgan-edge weight file version {}", stored_version(path))),
+        ("format".to_string(), format!("dcgan-edge weight file version {version}")),
         ("ngf".to_string(), spec.ngf.to_string()),
         ("batch_norm".to_string(), "folded into the kernels and biases".to_string()),
         ("core_precision".to_string(), core_precision(&generator).to_string()),

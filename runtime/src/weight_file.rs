@@ -448,6 +448,13 @@ pub fn load(path: &std::path::Path) -> Result<QuantizedGenerator, LoadError> {
     read(&bytes).map_err(|error| LoadError::Invalid { path: path.to_path_buf(), error })
 }
 
+/// Returns the format version a weight file declares at offset 8, or `None`
+/// when `bytes` is shorter than that field. It does not validate the file.
+pub fn declared_version(bytes: &[u8]) -> Option<u32> {
+    let field = bytes.get(8..12)?;
+    <[u8; 4]>::try_from(field).ok().map(u32::from_le_bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
