@@ -12,7 +12,7 @@
 //! `--bench` (as `cargo test --all-targets` runs it) it times a few runs of
 //! a tiny generator, as a smoke test.
 //!
-//! Each backend runs 10 warm-up faces, then the timed runs; the report gives
+//! Each backend runs 10 warm-up faces, then the timed runs. The report gives
 //! the median and the 10th and 90th percentiles, because the median is the
 //! figure least moved by other load on a shared machine.
 

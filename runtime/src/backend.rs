@@ -34,7 +34,7 @@ pub enum BackendKind {
 }
 
 impl BackendKind {
-    /// The name used on the command line.
+    /// Returns the name used on the command line.
     pub fn name(self) -> &'static str {
         match self {
             BackendKind::Tract => "tract",
@@ -42,7 +42,7 @@ impl BackendKind {
         }
     }
 
-    /// Whether this build contains the backend.
+    /// Returns whether this build contains the backend.
     pub fn is_built(self) -> bool {
         match self {
             BackendKind::Tract => cfg!(feature = "tract"),
@@ -50,7 +50,7 @@ impl BackendKind {
         }
     }
 
-    /// The file kind the backend reads.
+    /// Returns the file kind the backend reads.
     pub fn reads(self) -> FileKind {
         match self {
             BackendKind::Tract => FileKind::Onnx,
@@ -87,7 +87,7 @@ pub enum FileKind {
 }
 
 impl FileKind {
-    /// The backend that reads this kind of file.
+    /// Returns the backend that reads this kind of file.
     pub fn backend(self) -> BackendKind {
         match self {
             FileKind::Onnx => BackendKind::Tract,
@@ -218,7 +218,7 @@ pub fn parse_memory_size(text: &str) -> Result<usize, String> {
     value.checked_mul(1usize << shift).ok_or_else(invalid)
 }
 
-/// Reads the first bytes of `path` and tells its kind.
+/// Reads the first bytes of `path` and returns its file kind.
 ///
 /// A file that starts with neither signature counts as ONNX when its name
 /// ends in `.onnx`, so tract reports what is wrong with it.
@@ -345,8 +345,8 @@ impl From<CoreGenerator> for Generator {
 }
 
 impl Generator {
-    /// Loads `path` with the backend `options` asks for, or the one its
-    /// first bytes call for.
+    /// Loads `path` with the backend that `options` requests, or else the one
+    /// its first bytes call for.
     ///
     /// # Errors
     ///

@@ -62,7 +62,7 @@ pub fn run(generator: &mut Generator, iterations: usize, seed: u64) -> Result<Be
     })
 }
 
-/// The nearest-rank `percent` percentile of sorted, non-empty `times`.
+/// Returns the nearest-rank `percent` percentile of sorted, non-empty `times`.
 pub fn percentile(times: &[Duration], percent: usize) -> Duration {
     if times.is_empty() {
         return Duration::ZERO;
@@ -78,7 +78,7 @@ pub fn peak_resident_bytes() -> Option<u64> {
     parse_vm_hwm(&status)
 }
 
-/// The `VmHWM:   1234 kB` line of a `/proc/<pid>/status` text, in bytes.
+/// Parses the `VmHWM:   1234 kB` line of a `/proc/<pid>/status` text into bytes.
 fn parse_vm_hwm(status: &str) -> Option<u64> {
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
     let kib: u64 = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().ok()?;

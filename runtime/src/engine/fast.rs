@@ -17,7 +17,7 @@
 //!
 //! and the same for columns. Each phase is a small matrix product computed
 //! in register blocks of [`PIXELS`] output pixels by [`BLOCK`] output
-//! channels; the weights are packed at build time so the block reads them
+//! channels. The weights are packed at build time, so a block reads them
 //! contiguously.
 
 use alloc::vec;

@@ -93,7 +93,7 @@ pub enum Precision {
 }
 
 impl Precision {
-    /// The precision an engine built from `generator` runs at: int8 when
+    /// Returns the precision an engine built from `generator` runs at: int8 when
     /// every kernel is int8 and the activation scales are present.
     pub fn of(generator: &QuantizedGenerator) -> Self {
         let all_int8 = generator.layers.iter().all(|layer| layer.kernel.is_int8());
@@ -144,12 +144,12 @@ impl Engine {
         Ok(Self { spec: generator.spec, plan, max_activation: max_activation(&specs) })
     }
 
-    /// The generator's architecture.
+    /// Returns the generator's architecture.
     pub fn spec(&self) -> GeneratorSpec {
         self.spec
     }
 
-    /// The arithmetic the engine runs.
+    /// Returns the arithmetic the engine runs.
     pub fn precision(&self) -> Precision {
         match self.plan {
             Plan::F32 { .. } => Precision::F32,
