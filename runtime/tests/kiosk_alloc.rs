@@ -1,5 +1,6 @@
 //! The kiosk's frames allocate nothing beyond the tensors tract allocates
-//! for each generator run, counted with a global allocator.
+//! for each generator run, and nothing at all with the core backend,
+//! counted with a global allocator.
 
 mod common;
 
@@ -11,7 +12,8 @@ use std::time::Duration;
 use common::{weights, write_model, SMALL};
 use dcgan_runtime::kiosk::{Frame, FramebufferGeometry, Kiosk, KioskControl, KioskOptions, MemoryFramebuffer};
 use dcgan_runtime::latent::fill_latent;
-use dcgan_runtime::TractGenerator;
+use dcgan_runtime::quantized::{calibrate_activation_scales, fold_batch_norm};
+use dcgan_runtime::{weight_file, TractGenerator};
 use embedded_graphics::prelude::Size;
 
 /// Counts allocations made on threads that switched counting on.
@@ -72,25 +74,53 @@ fn counted<T>(work: impl FnOnce() -> T) -> (T, u64, i64) {
     (result, ALLOCATIONS.load(Ordering::Relaxed) - allocations, LIVE_BYTES.load(Ordering::Relaxed) - bytes)
 }
 
-#[test]
-fn frames_allocate_only_inside_tract() {
-    let dir = tempfile::tempdir().unwrap();
-    let model = write_model(dir.path(), "generator.onnx", &weights(SMALL, 8));
+/// Frames in one kiosk cycle of [`warmed_up_kiosk`]: 3 held and 5 morph frames.
+const CYCLE: usize = 8;
+
+/// A headless kiosk on a 160x120 RGB565 screen, stepped through two cycles
+/// so that every buffer it keeps has been allocated.
+fn warmed_up_kiosk(model: &std::path::Path) -> (Kiosk, MemoryFramebuffer, KioskControl) {
     let options = KioskOptions {
         hold: Duration::from_millis(300),
         morph: Duration::from_millis(500),
         fps: 10.0,
         realtime: false,
-        ..KioskOptions::new(&model)
+        ..KioskOptions::new(model)
     };
-    // A cycle is 3 held frames and 5 morph frames.
-    let cycle = 8;
     let mut display = MemoryFramebuffer::new(FramebufferGeometry::rgb565(160, 120, 336)).unwrap();
     let control = KioskControl::new();
     let mut kiosk = Kiosk::new(options, Size::new(160, 120)).unwrap();
-    for _ in 0..2 * cycle {
+    for _ in 0..2 * CYCLE {
         kiosk.step(&mut display, &control).unwrap();
     }
+    (kiosk, display, control)
+}
+
+#[test]
+fn core_frames_allocate_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let folded = fold_batch_norm(&weights(SMALL, 8)).unwrap();
+    let mut int8 = folded.quantize(|_| true);
+    int8.activation_scales = calibrate_activation_scales(&int8, 1, 4).unwrap();
+    let model = dir.path().join("generator.dcgw");
+    std::fs::write(&model, weight_file::write(&int8).unwrap()).unwrap();
+    let (mut kiosk, mut display, control) = warmed_up_kiosk(&model);
+
+    let mut total_bytes = 0;
+    for index in 0..2 * CYCLE {
+        let (frame, allocations, bytes) = counted(|| kiosk.step(&mut display, &control));
+        assert!(matches!(frame.unwrap(), Frame::Face(_)), "frame {index}: the model is loaded");
+        assert_eq!(allocations, 0, "frame {index} allocated {allocations} times");
+        total_bytes += bytes;
+    }
+    assert_eq!(total_bytes, 0, "live memory changed over two cycles");
+}
+
+#[test]
+fn frames_allocate_only_inside_tract() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write_model(dir.path(), "generator.onnx", &weights(SMALL, 8));
+    let (mut kiosk, mut display, control) = warmed_up_kiosk(&model);
 
     // What one bare generator run allocates, after a warm-up run.
     let mut generator = TractGenerator::load(&model).unwrap();
@@ -104,7 +134,7 @@ fn frames_allocate_only_inside_tract() {
 
     let mut previous = None;
     let mut total_bytes = 0;
-    for index in 0..2 * cycle {
+    for index in 0..2 * CYCLE {
         let (frame, allocations, bytes) = counted(|| kiosk.step(&mut display, &control));
         let Frame::Face(scene) = frame.unwrap() else {
             panic!("frame {index}: the model is loaded, so every frame shows a face");
