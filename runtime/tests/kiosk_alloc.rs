@@ -77,8 +77,8 @@ fn counted<T>(work: impl FnOnce() -> T) -> (T, u64, i64) {
 /// Frames in one kiosk cycle of [`warmed_up_kiosk`]: 3 held and 5 morph frames.
 const CYCLE: usize = 8;
 
-/// A headless kiosk on a 160x120 RGB565 screen, stepped through two cycles
-/// so that every buffer it keeps has been allocated.
+/// Builds a headless kiosk on a 160x120 RGB565 screen and steps it through
+/// two cycles, so that every buffer it keeps is allocated before counting.
 fn warmed_up_kiosk(model: &std::path::Path) -> (Kiosk, MemoryFramebuffer, KioskControl) {
     let options = KioskOptions {
         hold: Duration::from_millis(300),
