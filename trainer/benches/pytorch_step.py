@@ -1,11 +1,11 @@
-"""Times the PyTorch DCGAN tutorial's training step on the CPU.
+"""Times the PyTorch DCGAN tutorial's training step on the CPU or a GPU.
 
 The step matches `dcgan_trainer::train::train_step`: D on a real batch
 (label 1) and a detached fake batch (label 0), D's Adam step, then G's step
 against the updated D. Random images in [-1, 1] stand in for the data set.
 
 Usage: python3 pytorch_step.py [--ngf 64] [--ndf 64] [--batch 32]
-       [--warmup 2] [--iterations 5] [--threads 2] [--json]
+       [--warmup 2] [--iterations 5] [--threads 2] [--device cpu|cuda:N|mps] [--json]
 
 `dcgan bench-train` feeds this file to `python -` and reads the JSON line.
 Exits with status 3 and a message when torch cannot be imported.
@@ -58,6 +58,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads; 0 keeps PyTorch's default")
+    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N or mps")
     parser.add_argument("--json", action="store_true", help="print one JSON line instead of text")
     args = parser.parse_args()
 
@@ -70,17 +71,18 @@ def main():
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     torch.manual_seed(999)
-    generator, discriminator = build(torch, args.nz, args.ngf, args.ndf, 3)
+    device = torch.device(args.device)
+    generator, discriminator = (net.to(device) for net in build(torch, args.nz, args.ngf, args.ndf, 3))
     criterion = torch.nn.BCELoss()
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_g = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    real = torch.rand(args.batch, 3, 64, 64) * 2 - 1
-    real_label = torch.full((args.batch,), 1.0)
-    fake_label = torch.full((args.batch,), 0.0)
+    real = torch.rand(args.batch, 3, 64, 64, device=device) * 2 - 1
+    real_label = torch.full((args.batch,), 1.0, device=device)
+    fake_label = torch.full((args.batch,), 0.0, device=device)
 
     steps = []
     for iteration in range(args.warmup + args.iterations):
-        noise = torch.randn(args.batch, args.nz, 1, 1)
+        noise = torch.randn(args.batch, args.nz, 1, 1, device=device)
         started = time.perf_counter()
 
         discriminator.zero_grad()
@@ -96,6 +98,9 @@ def main():
         error_g.backward()
         opt_g.step()
         _ = (error_real + error_fake).item(), error_g.item()
+        if device.type == "cuda":
+            # Kernels run asynchronously: wait for the optimiser step too.
+            torch.cuda.synchronize(device)
 
         if iteration >= args.warmup:
             steps.append(time.perf_counter() - started)
@@ -103,6 +108,7 @@ def main():
     median = statistics.median(steps)
     result = {
         "torch": torch.__version__,
+        "device": str(device),
         "threads": torch.get_num_threads(),
         "median_seconds": median,
         "images_per_second": args.batch / median,
@@ -111,7 +117,7 @@ def main():
         print(json.dumps(result))
     else:
         print(
-            f"torch {result['torch']}, {result['threads']} threads, ngf {args.ngf}, ndf {args.ndf}, "
+            f"torch {result['torch']} on {device}, {result['threads']} threads, ngf {args.ngf}, ndf {args.ndf}, "
             f"batch {args.batch}: {median * 1e3:.1f} ms/step, {result['images_per_second']:.1f} images/s"
         )
     return 0

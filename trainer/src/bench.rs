@@ -181,8 +181,10 @@ pub struct PytorchResult {
     pub images_per_second: f64,
 }
 
-/// Runs the same benchmark through PyTorch on the CPU with `threads`
-/// threads; `Ok(None)` when `python` does not exist or cannot import `torch`.
+/// Runs the same benchmark through PyTorch on the same device (`cpu`,
+/// `cuda:N`, or `metal` as PyTorch's `mps`) with `threads` CPU threads.
+///
+/// Returns `Ok(None)` when `python` does not exist or cannot import `torch`.
 pub fn pytorch_train_step(
     python: &str,
     config: &BenchConfig,
@@ -196,6 +198,7 @@ pub fn pytorch_train_step(
         format!("--warmup={}", config.warmup),
         format!("--iterations={}", config.iterations),
         format!("--threads={threads}"),
+        format!("--device={}", torch_device(&config.device)),
         "--json".to_owned(),
     ];
     let start_error = |source| BenchError::PythonStart { python: python.to_owned(), source };
@@ -226,6 +229,16 @@ pub fn pytorch_train_step(
     serde_json::from_str(&last).map(Some).map_err(|source| BenchError::PythonOutput { output: last, source })
 }
 
+/// Translates a trainer device name into PyTorch's: `metal` and `metal:N`
+/// are `mps`, and `cuda` and `cpu` keep their names.
+fn torch_device(device: &str) -> String {
+    if device.starts_with("metal") {
+        "mps".to_owned()
+    } else {
+        device.to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +250,14 @@ mod tests {
         assert_eq!(result.median(), Duration::from_millis(2));
         assert_eq!(result.best(), Duration::from_millis(1));
         assert!((result.images_per_second() - 2000.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn torch_device_names() {
+        assert_eq!(torch_device("cpu"), "cpu");
+        assert_eq!(torch_device("cuda:1"), "cuda:1");
+        assert_eq!(torch_device("metal"), "mps");
+        assert_eq!(torch_device("metal:0"), "mps");
     }
 
     #[test]
