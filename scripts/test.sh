@@ -18,6 +18,10 @@
 #                        dcgan-export) for aarch64, which costs about as much
 #                        CPU as the host build of the runtime's tests.
 #
+# The Raspberry Pi builds for glibc targets link with zig through
+# cargo-zigbuild (both pinned in scripts/requirements.txt, so they live in
+# .venv), which links against the glibc version named in the target.
+#
 # Exported for the tests:
 #   DCGAN_PYTHON         the .venv interpreter, with numpy, onnx and onnxruntime.
 set -euo pipefail
@@ -38,18 +42,24 @@ MIN_PYTHON="3.11"
 DEBIAN_REQUIREMENTS=(
     'python3|command -v "$BASE_PYTHON"'
     'python3-venv|"$BASE_PYTHON" -c "import ensurepip, venv"'
-    # The aarch64 (Raspberry Pi) stages: linker, C library, emulator, objdump.
+    # The aarch64 (Raspberry Pi) stages: the musl build's linker, the C
+    # library that qemu-aarch64 loads the glibc build with, the emulators.
     'gcc-aarch64-linux-gnu|command -v aarch64-linux-gnu-gcc'
     'libc6-dev-arm64-cross|test -e /usr/aarch64-linux-gnu/lib/libc.so.6'
-    'qemu-user|command -v qemu-aarch64'
-    'binutils-aarch64-linux-gnu|command -v aarch64-linux-gnu-objdump'
+    'qemu-user|command -v qemu-aarch64 && command -v qemu-arm'
+    # The armv7 stages: the C library that qemu-arm loads the binary with.
+    'libc6-armhf-cross|test -e /usr/arm-linux-gnueabihf/lib/libc.so.6'
+    # readelf lists the glibc versions a binary of any architecture needs.
+    'binutils|command -v readelf'
 )
 
 # Rust targets of the cross-compilation stages.
-RUST_TARGETS=(aarch64-unknown-linux-gnu aarch64-unknown-linux-musl thumbv7em-none-eabihf)
+RUST_TARGETS=(aarch64-unknown-linux-gnu aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf thumbv7em-none-eabihf)
 AARCH64=aarch64-unknown-linux-gnu
+ARMV7=armv7-unknown-linux-gnueabihf
 # Raspberry Pi OS Bullseye ships glibc 2.31; a binary that needs a newer
-# symbol version does not start there.
+# symbol version does not start there. cargo-zigbuild links the glibc targets
+# against this version when the target name ends in it.
 MAX_GLIBC=2.31
 
 STAGE_TIMES=()
@@ -216,6 +226,13 @@ setup_python_env() {
     "$VENV/bin/python" -c 'import numpy, onnx, onnxruntime
 print(f"numpy {numpy.__version__}, onnx {onnx.__version__}, onnxruntime {onnxruntime.__version__}")' \
         || fail ".venv cannot import numpy, onnx and onnxruntime: delete .venv and rerun"
+
+    local zig_version zigbuild_version
+    zig_version=$("$VENV/bin/python" -m ziglang version) \
+        || fail ".venv has no working zig (package ziglang): delete .venv and rerun"
+    zigbuild_version=$("$VENV/bin/cargo-zigbuild" --version) \
+        || fail ".venv has no working cargo-zigbuild: delete .venv and rerun"
+    log "zig $zig_version, $zigbuild_version"
 }
 
 check_test_data() {
@@ -256,29 +273,44 @@ check_docs() {
 
 # --- cross-compilation stages ----------------------------------------------
 #
-# CI cannot run containers, so instead of `cross` these stages use the Debian
-# cross linker and qemu's user-mode emulator. Only the core-only binary
-# (`--no-default-features --features std`) is built for aarch64: tract's
-# aarch64 build would take longer than all the checks together.
+# CI cannot run containers, so instead of `cross` these stages link the glibc
+# targets with zig (cargo-zigbuild, against glibc 2.31), the static musl
+# target with the Debian cross linker, and run the binaries under qemu's
+# user-mode emulator. Only the core-only binary (`--no-default-features
+# --features std`) is built for the boards: tract's aarch64 build would take
+# longer than all the checks together.
 
+# cargo-zigbuild and the zig it runs (`python -m ziglang`) come from .venv.
+zig_env() {
+    export PATH="$VENV/bin:$PATH"
+}
+
+# The Debian cross linker for the musl build and the optional test stage.
+# cargo-zigbuild sets the linker of the glibc build itself.
 aarch64_env() {
-    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
     # Rust's musl targets bring their own C library, so the glibc cross
     # compiler links them statically.
     export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=aarch64-linux-gnu-gcc
     export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu"
 }
 
-# The int8 weight file and the host's PNG that the aarch64 binary must match.
+# The int8 weight file and the host's PNGs that the board binaries must match.
 CROSS_DIR="$REPO_ROOT/target/cross-check"
 
 build_aarch64_core() {
     aarch64_env
-    cargo build "${CARGO_LOCKED[@]}" -p dcgan-runtime --no-default-features --features std \
-        --bin dcgan-edge --target "$AARCH64"
+    zig_env
+    cargo zigbuild "${CARGO_LOCKED[@]}" -p dcgan-runtime --no-default-features --features std \
+        --bin dcgan-edge --target "$AARCH64.$MAX_GLIBC"
     cargo build "${CARGO_LOCKED[@]}" -p dcgan-runtime --no-default-features --features std \
         --bin dcgan-edge --target aarch64-unknown-linux-musl
     cargo build "${CARGO_LOCKED[@]}" -p dcgan-runtime --no-default-features --features std --bin dcgan-edge
+}
+
+build_armv7_core() {
+    zig_env
+    cargo zigbuild "${CARGO_LOCKED[@]}" -p dcgan-runtime --no-default-features --features std \
+        --bin dcgan-edge --target "$ARMV7.$MAX_GLIBC"
 }
 
 run_aarch64_core_tests() {
@@ -287,55 +319,75 @@ run_aarch64_core_tests() {
         return
     fi
     aarch64_env
-    cargo test "${CARGO_LOCKED[@]}" -p dcgan-runtime --no-default-features --features std --lib \
+    # NOTE: this links with the Debian cross compiler (glibc 2.36), not zig, so
+    # it rebuilds the aarch64 dependencies that the zig build left in the same
+    # target folder.
+    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+        cargo test "${CARGO_LOCKED[@]}" -p dcgan-runtime --no-default-features --features std --lib \
         --target "$AARCH64"
 }
 
-compare_aarch64_png() {
-    aarch64_env
-    rm -rf "$CROSS_DIR/x86_64" "$CROSS_DIR/aarch64"
-    local host="target/debug/dcgan-edge" arm="target/$AARCH64/debug/dcgan-edge"
+# Generates the same faces with the host's and one board's core-only binary
+# and fails unless every PNG is byte-identical. Arguments: the Rust target and
+# the qemu command line that runs its binary.
+compare_board_png() {
+    local target=$1
+    shift
+    local name=${target%%-*}
+    local host="target/debug/dcgan-edge" board="target/$target/debug/dcgan-edge"
+
+    rm -rf "${CROSS_DIR:?}/x86_64" "${CROSS_DIR:?}/$name"
     "$host" info --model "$CROSS_DIR/check.dcgw" | grep -q "core_precision = int8 weights and activations" \
         || fail "$CROSS_DIR/check.dcgw does not run on the core's integer path, so this check would not cover it"
     "$host" generate --model "$CROSS_DIR/check.dcgw" --count 4 --seed 3 --out "$CROSS_DIR/x86_64" \
         --grid "$CROSS_DIR/x86_64.png"
-    qemu-aarch64 -L /usr/aarch64-linux-gnu "$arm" generate --model "$CROSS_DIR/check.dcgw" --count 4 --seed 3 \
-        --out "$CROSS_DIR/aarch64" --grid "$CROSS_DIR/aarch64.png"
-    cmp "$CROSS_DIR/x86_64.png" "$CROSS_DIR/aarch64.png" \
-        || fail "the aarch64 dcgan-edge wrote a different grid PNG than the x86_64 one for the same int8 weight file"
+    "$@" "$board" generate --model "$CROSS_DIR/check.dcgw" --count 4 --seed 3 \
+        --out "$CROSS_DIR/$name" --grid "$CROSS_DIR/$name.png"
+
+    cmp "$CROSS_DIR/x86_64.png" "$CROSS_DIR/$name.png" \
+        || fail "the $name dcgan-edge wrote a different grid PNG than the x86_64 one for the same int8 weight file"
     local face
     for face in "$CROSS_DIR"/x86_64/*.png; do
-        cmp "$face" "$CROSS_DIR/aarch64/$(basename "$face")" \
-            || fail "aarch64 and x86_64 differ on $(basename "$face")"
+        cmp "$face" "$CROSS_DIR/$name/$(basename "$face")" \
+            || fail "$name and x86_64 differ on $(basename "$face")"
     done
-    log "aarch64 (qemu) and x86_64 wrote byte-identical PNGs"
+    log "$name (qemu) and x86_64 wrote byte-identical PNGs"
 }
 
-# A binary linked against this machine's cross glibc imports that glibc's
-# symbol versions, so the limit can only hold where the cross glibc is no
-# newer than the limit. Elsewhere the stage reports the versions and checks
-# the static musl build instead, which imports no glibc at all.
-check_aarch64_glibc() {
-    local binary="target/$AARCH64/debug/dcgan-edge"
-    local newest cross_glibc
-    newest=$(aarch64-linux-gnu-objdump -T "$binary" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V -u | tail -n 1)
-    [[ -n $newest ]] || fail "objdump found no glibc symbol versions in $binary"
-    cross_glibc=$(dpkg-query -W -f '${Version}' libc6-dev-arm64-cross 2>/dev/null | grep -o '^[0-9]*\.[0-9]*' || true)
+compare_aarch64_png() {
+    compare_board_png "$AARCH64" qemu-aarch64 -L /usr/aarch64-linux-gnu
+}
 
-    if [[ $(printf '%s\n%s\n' "$newest" "$MAX_GLIBC" | sort -V | tail -n 1) == "$MAX_GLIBC" ]]; then
+compare_armv7_png() {
+    compare_board_png "$ARMV7" qemu-arm -L /usr/arm-linux-gnueabihf
+}
+
+# Prints the newest GLIBC_ version that a binary needs: the highest entry of
+# its version needs (.gnu.version_r), which the dynamic loader checks at start.
+newest_glibc_needed() {
+    local binary=$1
+    readelf --version-info --wide "$binary" | grep -o 'Name: GLIBC_[0-9.]*' | sed 's/Name: GLIBC_//' \
+        | sort -V -u | tail -n 1
+}
+
+# Fails when a board binary needs a glibc newer than Raspberry Pi OS
+# Bullseye's, and when the musl build is not static.
+check_board_glibc() {
+    local target binary newest
+    for target in "$AARCH64" "$ARMV7"; do
+        binary="target/$target/debug/dcgan-edge"
+        newest=$(newest_glibc_needed "$binary")
+        [[ -n $newest ]] || fail "readelf found no glibc symbol versions in $binary"
+        if [[ $(printf '%s\n%s\n' "$newest" "$MAX_GLIBC" | sort -V | tail -n 1) != "$MAX_GLIBC" ]]; then
+            readelf --dyn-syms --wide "$binary" | grep "GLIBC_$newest" >&2 || true
+            fail "$binary needs GLIBC_$newest, newer than $MAX_GLIBC (Raspberry Pi OS Bullseye): link it with cargo zigbuild --target $target.$MAX_GLIBC"
+        fi
         log "newest glibc symbol version in $binary: $newest (at most $MAX_GLIBC)"
-    elif [[ -n $cross_glibc && $(printf '%s\n%s\n' "$cross_glibc" "$MAX_GLIBC" | sort -V | tail -n 1) != "$MAX_GLIBC" ]]; then
-        log "NOTE: $binary needs GLIBC_$newest because it was linked against this machine's cross glibc $cross_glibc;"
-        log "it runs on Raspberry Pi OS Bookworm (2.36) but not Bullseye ($MAX_GLIBC). For Bullseye use cross"
-        log "(older glibc in its images) or the static musl build checked below (see cross/README.md)."
-    else
-        aarch64-linux-gnu-objdump -T "$binary" | grep "GLIBC_$newest" >&2 || true
-        fail "$binary needs GLIBC_$newest, newer than $MAX_GLIBC (Raspberry Pi OS Bullseye): avoid the symbols above"
-    fi
+    done
 
     local musl="target/aarch64-unknown-linux-musl/debug/dcgan-edge"
-    if aarch64-linux-gnu-objdump -p "$musl" | grep -q 'NEEDED'; then
-        fail "$musl links shared libraries, but a musl build must be static: $(aarch64-linux-gnu-objdump -p "$musl" | grep NEEDED)"
+    if readelf --dynamic "$musl" | grep -q 'NEEDED'; then
+        fail "$musl links shared libraries, but a musl build must be static: $(readelf --dynamic "$musl" | grep NEEDED)"
     fi
     log "$musl is statically linked (no shared libraries, no glibc)"
 }
@@ -386,8 +438,10 @@ main() {
         run_stage "no_std runtime build" build_runtime_no_std
         run_stage "thumbv7em-none-eabihf core build" build_thumbv7em_check
         run_stage "aarch64 core-only builds (gnu, musl)" build_aarch64_core
-        run_stage "aarch64 glibc symbol versions" check_aarch64_glibc
+        run_stage "armv7 core-only build (gnu)" build_armv7_core
+        run_stage "glibc symbol versions <= $MAX_GLIBC" check_board_glibc
         run_stage "aarch64 PNG matches x86_64 (qemu)" compare_aarch64_png
+        run_stage "armv7 PNG matches x86_64 (qemu)" compare_armv7_png
         run_stage "aarch64 runtime tests (qemu)" run_aarch64_core_tests
         run_stage "cargo test (all targets)" run_workspace_tests
         run_stage "cargo test (doc tests)" run_doc_tests
