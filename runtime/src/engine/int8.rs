@@ -81,7 +81,7 @@ pub(crate) struct Projection8 {
     out_channels: usize,
     input_scale: f32,
     /// `[in, 16 taps, out_padded]`.
-    weights: Vec<i16>,
+    weights: Vec<i8>,
     stage: OutputStage,
 }
 
@@ -110,7 +110,7 @@ impl Projection8 {
         for i in 0..inputs {
             for o in 0..outputs {
                 for tap in 0..taps {
-                    weights[(i * taps + tap) * padded + o] = i16::from(parts.values[(i * outputs + o) * taps + tap]);
+                    weights[(i * taps + tap) * padded + o] = parts.values[(i * outputs + o) * taps + tap];
                 }
             }
         }
@@ -159,22 +159,22 @@ impl Projection8 {
 
     /// Bytes of the packed tensors.
     pub(crate) fn bytes(&self) -> usize {
-        self.weights.len() * core::mem::size_of::<i16>() + self.stage.bytes()
+        self.weights.len() + self.stage.bytes()
     }
 }
 
 /// Adds `q * weights` to `sums`: with AVX-512 when the CPU has it, so the
 /// compiler vectorises the i32 products 16 wide. Integer sums are exact, so
 /// both versions return the same values.
-fn multiply_add(sums: &mut [i32], weights: &[i16], q: i32) {
+fn multiply_add(sums: &mut [i32], weights: &[i8], q: i32) {
     #[inline(always)]
-    fn body(sums: &mut [i32], weights: &[i16], q: i32) {
+    fn body(sums: &mut [i32], weights: &[i8], q: i32) {
         sums.iter_mut().zip(weights).for_each(|(acc, &w)| *acc += q * i32::from(w));
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    fn body_avx512(sums: &mut [i32], weights: &[i16], q: i32) {
+    fn body_avx512(sums: &mut [i32], weights: &[i8], q: i32) {
         body(sums, weights, q);
     }
 

@@ -487,13 +487,13 @@ fn planned_bytes(spec: &GeneratorSpec, specs: &[LayerSpec], precision: Precision
     const F32: usize = core::mem::size_of::<f32>();
     let (first, rest) = specs.split_first()?;
 
-    // The projection: `[in, 16 taps, out_padded]` weights, plus a bias
-    // (f32) or two output-stage factors (int8) per padded channel.
+    // The projection: `[in, 16 taps, out_padded]` f32 or i8 weights, plus a
+    // bias (f32) or two output-stage factors (int8) per padded channel.
     let padded = first.out_channels.checked_add(fast::BLOCK - 1)? / fast::BLOCK * fast::BLOCK;
     let projection = first.in_channels.checked_mul(16)?.checked_mul(padded)?;
     let mut total = match precision {
         Precision::F32 => projection.checked_add(padded)?.checked_mul(F32)?,
-        Precision::Int8 => projection.checked_mul(2)?.checked_add(padded.checked_mul(2 * F32)?)?,
+        Precision::Int8 => projection.checked_add(padded.checked_mul(2 * F32)?)?,
     };
 
     // Stride-2 layers: 16 weights per input and output channel, both rounded
