@@ -16,8 +16,8 @@
 //!
 //! `DCGAN_BENCH_CLOCK=thread-cpu` measures the CPU time of the benchmark
 //! thread instead of wall time. Time spent waiting for a core then does not
-//! count, so runs on a machine shared with other work compare better;
-//! caches and memory bandwidth are still shared.
+//! count, so runs on a machine shared with other work compare better. The
+//! other work still shares the caches and the memory bandwidth.
 //!
 //! `DCGAN_CORE_BENCH_ONNX=PATH` keeps that ONNX (random weights of seed 1),
 //! so `core_onnxruntime.py` can time onnxruntime on the same model. Without

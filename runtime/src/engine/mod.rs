@@ -13,6 +13,9 @@
 //! Both sizes are known once the engine is built, so a microcontroller can
 //! place the buffers in static memory.
 //!
+//! [`Engine::new`] also picks the kernels once: AVX-512 weight panels where
+//! the CPU has them ([`Kernels::Panels`]), register blocks otherwise.
+//!
 //! ```
 //! use dcgan_runtime::engine::{Engine, EngineConfig, PixelFormat};
 //! use dcgan_runtime::quantized::fold_batch_norm;
@@ -111,6 +114,7 @@ impl Precision {
 /// Both families compute the same layers. int8 results are bit-identical
 /// across families and targets, and f32 results differ only by rounding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Kernels {
     /// Register blocks of 4 pixels by 16 channels: AVX2 + FMA (detected at
     /// run time with `std`), NEON on aarch64, or portable code.

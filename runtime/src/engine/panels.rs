@@ -49,7 +49,7 @@ pub(crate) enum Width {
 }
 
 impl Width {
-    /// The panel shape for a layer with `out_channels` outputs.
+    /// Returns the panel shape for a layer with `out_channels` outputs.
     pub(crate) fn for_outputs(out_channels: usize) -> Self {
         if out_channels <= LANES {
             Width::Narrow
@@ -75,8 +75,9 @@ impl Width {
     }
 }
 
-/// Whether the CPU runs the f32 panel kernels: AVX-512F, detected at run
-/// time with `std` and from the compile-time target features without it.
+/// Returns whether the CPU runs the f32 panel kernels, which need AVX-512F.
+/// With `std` the CPU is checked at run time; without it, the compile-time
+/// target features decide.
 pub(crate) fn f32_supported() -> bool {
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
     return std::is_x86_feature_detected!("avx512f");
@@ -86,7 +87,8 @@ pub(crate) fn f32_supported() -> bool {
     false
 }
 
-/// Whether the CPU runs the int8 panel kernels: AVX-512F and AVX-512 VNNI.
+/// Returns whether the CPU runs the int8 panel kernels, which need AVX-512F
+/// and AVX-512 VNNI.
 pub(crate) fn int8_supported() -> bool {
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
     return std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vnni");
@@ -231,8 +233,12 @@ impl PanelLayer {
     /// Runs the layer on a padded channels-last input; as
     /// [`super::fast::PhaseLayer::forward`].
     ///
-    /// The caller has checked that the CPU has AVX-512F ([`f32_supported`]).
+    /// # Panics
+    ///
+    /// When the CPU lacks AVX-512F ([`f32_supported`]). The engine builds
+    /// panel layers only after that check.
     pub(crate) fn forward(&self, input: &[f32], mut sink: super::fast::Sink<'_>) {
+        assert!(f32_supported(), "the f32 panel kernels need AVX-512F");
         let out_size = 2 * self.in_size;
         if let super::fast::Sink::Hidden(buffer) = &mut sink {
             buffer[..padded_len(self.out_channels, out_size)].fill(0.0);
@@ -314,8 +320,8 @@ fn run_f32(
     assert_eq!(weights.len(), PHASE_TAPS * in_channels * width.channels(), "weights of one panel");
     assert_eq!(bias.len(), width.channels(), "bias of one panel");
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: the engine builds panel layers only when `f32_supported`
-    // detected AVX-512F. `PixelBlock::new` checked that `in_channels` values
+    // SAFETY: `PanelLayer::forward`, the only caller, asserted
+    // `f32_supported`, so the CPU has AVX-512F. `PixelBlock::new` checked that `in_channels` values
     // from every base lie inside `input`, and the asserts above check the
     // weight and bias lengths the kernel reads.
     unsafe {
@@ -442,8 +448,14 @@ impl PanelLayer8 {
     /// # Shapes
     ///
     /// As [`super::fast::PhaseLayer::forward`], with `u8` activations in
-    /// `0..=127`. The caller has checked [`int8_supported`].
+    /// `0..=127`.
+    ///
+    /// # Panics
+    ///
+    /// When the CPU lacks AVX-512F or AVX-512 VNNI ([`int8_supported`]). The
+    /// engine builds panel layers only after that check.
     pub(crate) fn forward(&self, input: &[u8], mut sink: Sink8<'_>) {
+        assert!(int8_supported(), "the int8 panel kernels need AVX-512F and AVX-512 VNNI");
         let out_size = 2 * self.in_size;
         if let Sink8::Hidden(buffer) = &mut sink {
             buffer[..padded_len(self.out_channels, out_size)].fill(0);
@@ -509,7 +521,7 @@ impl PanelLayer8 {
     }
 }
 
-/// Where an int8 panel layer writes its result.
+/// Destination of an int8 panel layer's result.
 #[derive(Debug)]
 pub(crate) enum Sink8<'a> {
     /// Requantized ReLU output, `0..=127`, into a padded channels-last buffer.
@@ -530,8 +542,8 @@ fn run_int8(
 ) {
     assert_eq!(weights.len(), PHASE_TAPS * groups * width.channels() * 4, "weights of one panel");
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: the engine builds int8 panel layers only when `int8_supported`
-    // detected AVX-512F and VNNI. `PixelBlock::new` checked that `4 * groups`
+    // SAFETY: `PanelLayer8::forward`, the only caller, asserted
+    // `int8_supported`, so the CPU has AVX-512F and VNNI. `PixelBlock::new` checked that `4 * groups`
     // bytes from every base lie inside `input`, and the assert above checks
     // the weight length the kernel reads.
     unsafe {

@@ -277,7 +277,7 @@ fn int8_values(shapes: &mut Shapes, count: usize, low: i16, high: i16) -> Vec<i8
     (0..count).map(|_| (low + shapes.range(0, (high - low) as usize) as i16) as i8).collect()
 }
 
-/// A padded channels-last int8 activation of ReLU outputs in `0..=127`.
+/// Draws a padded channels-last int8 activation of ReLU outputs in `0..=127`.
 fn int8_activation(shapes: &mut Shapes, channels: usize, size: usize) -> Vec<i16> {
     let chw: Vec<f32> = int8_values(shapes, channels * size * size, 0, 127).iter().map(|&v| f32::from(v)).collect();
     to_padded(&chw, channels, size).iter().map(|&v| v as i16).collect()
