@@ -33,23 +33,30 @@ fn quantize_input(value: f32, scale: f32) -> i32 {
 }
 
 /// Requantizes a ReLU output: `min(127, trunc(max(0, acc * m + b) + 0.5))`.
-fn requantize(acc: i32, multiplier: f32, shift: f32) -> i16 {
+pub(crate) fn requantize(acc: i32, multiplier: f32, shift: f32) -> i16 {
     let real = acc as f32 * multiplier + shift;
     (real.max(0.0) + 0.5).min(QMAX) as i16
 }
 
 /// Per-channel factors of a layer's output stage.
 #[derive(Clone, Debug)]
-struct OutputStage {
-    /// `[out_padded]`: `s_in * s_w[o] / s_next`, or `s_in * s_w[o]` for the image.
-    multiplier: Vec<f32>,
-    /// `[out_padded]`: `bias[o] / s_next`, or `bias[o]` for the image.
-    shift: Vec<f32>,
+pub(crate) struct OutputStage {
+    /// `[padded]`: `s_in * s_w[o] / s_next`, or `s_in * s_w[o]` for the image.
+    pub(crate) multiplier: Vec<f32>,
+    /// `[padded]`: `bias[o] / s_next`, or `bias[o]` for the image.
+    pub(crate) shift: Vec<f32>,
 }
 
 impl OutputStage {
-    fn new(out_channels: usize, input_scale: f32, weight_scales: &[f32], bias: &[f32], next: Option<f32>) -> Self {
-        let padded = padded_channels(out_channels);
+    /// Computes the factors of `out_channels` channels, zero up to `padded`.
+    pub(crate) fn new(
+        out_channels: usize,
+        padded: usize,
+        input_scale: f32,
+        weight_scales: &[f32],
+        bias: &[f32],
+        next: Option<f32>,
+    ) -> Self {
         let mut multiplier = vec![0.0; padded];
         let mut shift = vec![0.0; padded];
         for o in 0..out_channels {
@@ -61,6 +68,11 @@ impl OutputStage {
         }
         Self { multiplier, shift }
     }
+
+    /// Bytes of the two factor vectors.
+    pub(crate) fn bytes(&self) -> usize {
+        (self.multiplier.len() + self.shift.len()) * core::mem::size_of::<f32>()
+    }
 }
 
 /// The first layer: latent `[nz]` to `[4, 4, out]` int8 activations.
@@ -69,7 +81,7 @@ pub(crate) struct Projection8 {
     out_channels: usize,
     input_scale: f32,
     /// `[in, 16 taps, out_padded]`.
-    weights: Vec<i16>,
+    weights: Vec<i8>,
     stage: OutputStage,
 }
 
@@ -98,11 +110,18 @@ impl Projection8 {
         for i in 0..inputs {
             for o in 0..outputs {
                 for tap in 0..taps {
-                    weights[(i * taps + tap) * padded + o] = i16::from(parts.values[(i * outputs + o) * taps + tap]);
+                    weights[(i * taps + tap) * padded + o] = parts.values[(i * outputs + o) * taps + tap];
                 }
             }
         }
-        let stage = OutputStage::new(outputs, parts.input_scale, parts.weight_scales, parts.bias, parts.next_scale);
+        let stage = OutputStage::new(
+            outputs,
+            padded_channels(outputs),
+            parts.input_scale,
+            parts.weight_scales,
+            parts.bias,
+            parts.next_scale,
+        );
         Self { out_channels: outputs, input_scale: parts.input_scale, weights, stage }
     }
 
@@ -113,7 +132,7 @@ impl Projection8 {
     /// - `latent`: `[in]`.
     /// - `sums`: `[16 * out_padded]` i32 working memory.
     /// - `output`: at least [`padded_len`]`(out, 4)` values; the border is zeroed.
-    pub(crate) fn forward(&self, latent: &[f32], sums: &mut [i32], output: &mut [i16]) {
+    pub(crate) fn forward<T: Stored>(&self, latent: &[f32], sums: &mut [i32], output: &mut [T]) {
         let padded = padded_channels(self.out_channels);
         let taps = KERNEL * KERNEL;
         let sums = &mut sums[..taps * padded];
@@ -123,19 +142,74 @@ impl Projection8 {
         for (i, &value) in latent.iter().enumerate() {
             let q = quantize_input(value, self.input_scale);
             let rows = &self.weights[i * taps * padded..][..taps * padded];
-            sums.iter_mut().zip(rows).for_each(|(acc, &w)| *acc += q * i32::from(w));
+            multiply_add(sums, rows, q);
         }
 
         // Stage 2: requantize into the interior of the padded output.
         let output = &mut output[..padded_len(self.out_channels, 4)];
-        output.fill(0);
+        output.fill(T::ZERO);
         for (tap, row) in sums.chunks_exact(padded).enumerate() {
             let (ky, kx) = (tap / KERNEL, tap % KERNEL);
             let target = &mut output[((ky + 1) * 6 + kx + 1) * padded..][..padded];
             for (o, (t, &acc)) in target.iter_mut().zip(row).enumerate() {
-                *t = requantize(acc, self.stage.multiplier[o], self.stage.shift[o]);
+                *t = T::from_requantized(requantize(acc, self.stage.multiplier[o], self.stage.shift[o]));
             }
         }
+    }
+
+    /// Bytes of the packed tensors.
+    pub(crate) fn bytes(&self) -> usize {
+        self.weights.len() + self.stage.bytes()
+    }
+}
+
+/// Adds `q * weights` to `sums`: with AVX-512 when the CPU has it, so the
+/// compiler vectorises the i32 products 16 wide. Integer sums are exact, so
+/// both versions return the same values.
+fn multiply_add(sums: &mut [i32], weights: &[i8], q: i32) {
+    #[inline(always)]
+    fn body(sums: &mut [i32], weights: &[i8], q: i32) {
+        sums.iter_mut().zip(weights).for_each(|(acc, &w)| *acc += q * i32::from(w));
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn body_avx512(sums: &mut [i32], weights: &[i8], q: i32) {
+        body(sums, weights, q);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    if super::panels::f32_supported() {
+        // SAFETY: `f32_supported` detected AVX-512F.
+        return unsafe { body_avx512(sums, weights, q) };
+    }
+    body(sums, weights, q)
+}
+
+/// Element type of stored int8 activations: `i16` for the channel-pair
+/// kernels, `u8` for the panel kernels. Requantized values lie in `0..=127`,
+/// so both hold them exactly.
+pub(crate) trait Stored: Copy {
+    /// The zero of the padding.
+    const ZERO: Self;
+
+    /// Converts a requantized value in `0..=127`.
+    fn from_requantized(value: i16) -> Self;
+}
+
+impl Stored for i16 {
+    const ZERO: Self = 0;
+
+    fn from_requantized(value: i16) -> Self {
+        value
+    }
+}
+
+impl Stored for u8 {
+    const ZERO: Self = 0;
+
+    fn from_requantized(value: i16) -> Self {
+        value as u8
     }
 }
 
@@ -182,8 +256,20 @@ impl PhaseLayer8 {
                 }
             }
         }
-        let stage = OutputStage::new(outputs, parts.input_scale, parts.weight_scales, parts.bias, parts.next_scale);
+        let stage = OutputStage::new(
+            outputs,
+            padded_channels(outputs),
+            parts.input_scale,
+            parts.weight_scales,
+            parts.bias,
+            parts.next_scale,
+        );
         Self { in_channels: inputs, out_channels: outputs, in_size: spec.in_size, weights, stage }
+    }
+
+    /// Bytes of the packed tensors.
+    pub(crate) fn bytes(&self) -> usize {
+        self.weights.len() * core::mem::size_of::<i16>() + self.stage.bytes()
     }
 
     /// Runs the layer on a padded channels-last int8 input.

@@ -13,6 +13,9 @@
 //! Both sizes are known once the engine is built, so a microcontroller can
 //! place the buffers in static memory.
 //!
+//! [`Engine::new`] also picks the kernels once: AVX-512 weight panels where
+//! the CPU has them ([`Kernels::Panels`]), register blocks otherwise.
+//!
 //! ```
 //! use dcgan_runtime::engine::{Engine, EngineConfig, PixelFormat};
 //! use dcgan_runtime::quantized::fold_batch_norm;
@@ -31,6 +34,7 @@
 mod error;
 mod fast;
 mod int8;
+mod panels;
 #[cfg_attr(not(test), allow(dead_code))]
 mod scalar;
 
@@ -105,13 +109,69 @@ impl Precision {
     }
 }
 
-/// The packed layers of one precision. The first layer projects the latent,
-/// every later one is a stride-2 transposed convolution, and a valid spec
-/// has at least one of those.
+/// Kernel family of an engine's stride-2 layers, chosen once at build.
+///
+/// Both families compute the same layers. int8 results are bit-identical
+/// across families and targets, and f32 results differ only by rounding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Kernels {
+    /// Register blocks of 4 pixels by 16 channels: AVX2 + FMA (detected at
+    /// run time with `std`), NEON on aarch64, or portable code.
+    Blocks,
+    /// Packed weight panels and 8 x 32 or 16 x 16 register blocks on x86_64
+    /// with AVX-512F, and AVX-512 VNNI for int8.
+    Panels,
+}
+
+impl Kernels {
+    /// Returns the fastest family this CPU runs at `precision`.
+    ///
+    /// With `std` the CPU is checked at run time; without it, the target
+    /// features the crate was compiled for decide.
+    pub fn detect(precision: Precision) -> Self {
+        if Kernels::Panels.is_supported(precision) {
+            Kernels::Panels
+        } else {
+            Kernels::Blocks
+        }
+    }
+
+    /// Returns whether this CPU runs the family at `precision`.
+    pub fn is_supported(self, precision: Precision) -> bool {
+        match (self, precision) {
+            (Kernels::Blocks, _) => true,
+            (Kernels::Panels, Precision::F32) => panels::f32_supported(),
+            (Kernels::Panels, Precision::Int8) => panels::int8_supported(),
+        }
+    }
+}
+
+/// The packed layers of one precision and kernel family. The first layer
+/// projects the latent, every later one is a stride-2 transposed
+/// convolution, and a valid spec has at least one of those.
 #[derive(Clone, Debug)]
 enum Plan {
     F32 { projection: fast::Projection, layers: Vec<fast::PhaseLayer> },
+    F32Panels { projection: fast::Projection, layers: Vec<panels::PanelLayer> },
     Int8 { projection: int8::Projection8, layers: Vec<int8::PhaseLayer8> },
+    Int8Panels { projection: int8::Projection8, layers: Vec<panels::PanelLayer8> },
+}
+
+impl Plan {
+    /// Bytes of every packed tensor.
+    fn bytes(&self) -> usize {
+        match self {
+            Plan::F32 { projection, layers } => projection.bytes() + layers.iter().map(|l| l.bytes()).sum::<usize>(),
+            Plan::F32Panels { projection, layers } => {
+                projection.bytes() + layers.iter().map(|l| l.bytes()).sum::<usize>()
+            }
+            Plan::Int8 { projection, layers } => projection.bytes() + layers.iter().map(|l| l.bytes()).sum::<usize>(),
+            Plan::Int8Panels { projection, layers } => {
+                projection.bytes() + layers.iter().map(|l| l.bytes()).sum::<usize>()
+            }
+        }
+    }
 }
 
 /// A generator ready to run; see the [module documentation](self).
@@ -130,18 +190,40 @@ impl Engine {
     ///
     /// [`EngineError::Generator`] when `generator` fails
     /// [`QuantizedGenerator::validate`], and [`EngineError::MemoryLimit`]
-    /// when its weights plus scratch would exceed `config.memory_limit`.
+    /// when its packed weights plus one scratch buffer would exceed
+    /// `config.memory_limit`.
     pub fn new(generator: &QuantizedGenerator, config: &EngineConfig) -> Result<Self, EngineError> {
+        Self::with_kernels(generator, config, Kernels::detect(Precision::of(generator)))
+    }
+
+    /// Builds an engine whose stride-2 layers run `kernels`, to compare the
+    /// families or to test one. [`Engine::new`] picks the fastest.
+    ///
+    /// A family the CPU does not run ([`Kernels::is_supported`]) falls back
+    /// to [`Kernels::Blocks`]; [`Engine::kernels`] returns the one in use.
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::new`].
+    pub fn with_kernels(
+        generator: &QuantizedGenerator,
+        config: &EngineConfig,
+        kernels: Kernels,
+    ) -> Result<Self, EngineError> {
         generator.spec.validate().map_err(|err| EngineError::Generator(QuantizedError::Spec(err)))?;
         let specs = generator.spec.layers();
-        check_memory(&specs, generator.spec.nz, config.memory_limit)?;
+        let precision = Precision::of(generator);
+        let kernels = if kernels.is_supported(precision) { kernels } else { Kernels::Blocks };
+        let needed = check_memory(&generator.spec, &specs, precision, kernels, config.memory_limit)?;
         generator.validate().map_err(EngineError::Generator)?;
 
-        let plan = match Precision::of(generator) {
-            Precision::Int8 => int8_plan(&specs, generator),
-            Precision::F32 => f32_plan(&specs, generator),
+        let plan = match precision {
+            Precision::Int8 => int8_plan(&specs, generator, kernels),
+            Precision::F32 => f32_plan(&specs, generator, kernels),
         };
-        Ok(Self { spec: generator.spec, plan, max_activation: max_activation(&specs) })
+        let engine = Self { spec: generator.spec, plan, max_activation: max_activation(&specs) };
+        debug_assert_eq!(needed, engine.plan.bytes() + engine.scratch_len() * core::mem::size_of::<f32>());
+        Ok(engine)
     }
 
     /// Returns the generator's architecture.
@@ -152,8 +234,16 @@ impl Engine {
     /// Returns the arithmetic the engine runs.
     pub fn precision(&self) -> Precision {
         match self.plan {
-            Plan::F32 { .. } => Precision::F32,
-            Plan::Int8 { .. } => Precision::Int8,
+            Plan::F32 { .. } | Plan::F32Panels { .. } => Precision::F32,
+            Plan::Int8 { .. } | Plan::Int8Panels { .. } => Precision::Int8,
+        }
+    }
+
+    /// Returns the kernel family of the stride-2 layers.
+    pub fn kernels(&self) -> Kernels {
+        match self.plan {
+            Plan::F32 { .. } | Plan::Int8 { .. } => Kernels::Blocks,
+            Plan::F32Panels { .. } | Plan::Int8Panels { .. } => Kernels::Panels,
         }
     }
 
@@ -252,6 +342,28 @@ impl Engine {
                     core::mem::swap(&mut source, &mut target);
                 }
             }
+            Plan::F32Panels { projection, layers } => {
+                projection.forward(input, source);
+                let last = layers.len() - 1;
+                for (index, layer) in layers.iter().enumerate() {
+                    let sink = if index == last { fast::Sink::Image(&mut *image) } else { fast::Sink::Hidden(target) };
+                    layer.forward(source, sink);
+                    core::mem::swap(&mut source, &mut target);
+                }
+            }
+            Plan::Int8Panels { projection, layers } => {
+                projection.forward(input, as_i32(target), as_u8(source));
+                let last = layers.len() - 1;
+                for (index, layer) in layers.iter().enumerate() {
+                    let sink = if index == last {
+                        panels::Sink8::Image(&mut *image)
+                    } else {
+                        panels::Sink8::Hidden(as_u8(target))
+                    };
+                    layer.forward(as_u8(source), sink);
+                    core::mem::swap(&mut source, &mut target);
+                }
+            }
             Plan::Int8 { projection, layers } => {
                 projection.forward(input, as_i32(target), as_i16(source));
                 let last = layers.len() - 1;
@@ -270,20 +382,29 @@ impl Engine {
 }
 
 /// Packs every layer for the f32 kernels, dequantizing int8 kernels.
-fn f32_plan(specs: &[LayerSpec], generator: &QuantizedGenerator) -> Plan {
+fn f32_plan(specs: &[LayerSpec], generator: &QuantizedGenerator, kernels: Kernels) -> Plan {
     let layers = &generator.layers;
     let projection = fast::Projection::new(&specs[0], &layers[0].kernel.dequantize(), &layers[0].bias);
-    let layers = specs[1..]
-        .iter()
-        .zip(&layers[1..])
-        .map(|(spec, layer)| fast::PhaseLayer::new(spec, &layer.kernel.dequantize(), &layer.bias))
-        .collect();
-    Plan::F32 { projection, layers }
+    let stride2 = specs[1..].iter().zip(&layers[1..]);
+    match kernels {
+        Kernels::Blocks => {
+            let layers = stride2
+                .map(|(spec, layer)| fast::PhaseLayer::new(spec, &layer.kernel.dequantize(), &layer.bias))
+                .collect();
+            Plan::F32 { projection, layers }
+        }
+        Kernels::Panels => {
+            let layers = stride2
+                .map(|(spec, layer)| panels::PanelLayer::new(spec, &layer.kernel.dequantize(), &layer.bias))
+                .collect();
+            Plan::F32Panels { projection, layers }
+        }
+    }
 }
 
 /// Packs every layer for the int8 kernels. The caller has checked that
 /// every kernel is int8 and that the generator has activation scales.
-fn int8_plan(specs: &[LayerSpec], generator: &QuantizedGenerator) -> Plan {
+fn int8_plan(specs: &[LayerSpec], generator: &QuantizedGenerator, kernels: Kernels) -> Plan {
     let scales = &generator.activation_scales;
     let parts = |index: usize| {
         let layer = &generator.layers[index];
@@ -301,8 +422,23 @@ fn int8_plan(specs: &[LayerSpec], generator: &QuantizedGenerator) -> Plan {
         }
     };
     let projection = int8::Projection8::new(&parts(0));
-    let layers = (1..specs.len()).map(|index| int8::PhaseLayer8::new(&parts(index))).collect();
-    Plan::Int8 { projection, layers }
+    match kernels {
+        Kernels::Blocks => {
+            let layers = (1..specs.len()).map(|index| int8::PhaseLayer8::new(&parts(index))).collect();
+            Plan::Int8 { projection, layers }
+        }
+        Kernels::Panels => {
+            let layers = (1..specs.len()).map(|index| panels::PanelLayer8::new(&parts(index))).collect();
+            Plan::Int8Panels { projection, layers }
+        }
+    }
+}
+
+/// Views f32 scratch words as bytes, four per word.
+fn as_u8(words: &mut [f32]) -> &mut [u8] {
+    // SAFETY: the length covers the same bytes, u8 has alignment 1, and every
+    // bit pattern is a valid u8.
+    unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), words.len() * 4) }
 }
 
 /// Views f32 scratch words as `i16` values, two per word.
@@ -331,24 +467,77 @@ fn max_activation(specs: &[LayerSpec]) -> usize {
         .unwrap_or(0)
 }
 
-/// Rejects a generator whose packed f32 weights plus scratch exceed `limit`
-/// bytes, computed from the declared sizes with overflow checks. Output
-/// channels count rounded up to the kernels' block of 16, and activations
-/// with their one-pixel border, as the engine stores them.
-fn check_memory(specs: &[LayerSpec], nz: usize, limit: usize) -> Result<(), EngineError> {
-    let words = specs.iter().try_fold(nz, |total: usize, layer| {
-        let channels = layer.out_channels.checked_add(fast::BLOCK - 1)? / fast::BLOCK * fast::BLOCK;
-        let border = layer.out_size.checked_add(2)?;
-        let activation = channels.checked_mul(border)?.checked_mul(border)?;
-        let weights = layer.in_channels.checked_mul(channels)?.checked_mul(16)?;
-        let image = layer.out_channels.checked_mul(layer.out_size)?.checked_mul(layer.out_size)?;
-        total.checked_add(weights)?.checked_add(channels)?.checked_add(activation.checked_mul(2)?)?.checked_add(image)
-    });
-    let needed = words.and_then(|words| words.checked_mul(core::mem::size_of::<f32>())).unwrap_or(usize::MAX);
+/// Rejects a generator whose packed tensors plus one scratch buffer exceed
+/// `limit` bytes, computed from the declared sizes with overflow checks, and
+/// returns those bytes.
+fn check_memory(
+    spec: &GeneratorSpec,
+    specs: &[LayerSpec],
+    precision: Precision,
+    kernels: Kernels,
+    limit: usize,
+) -> Result<usize, EngineError> {
+    let needed = planned_bytes(spec, specs, precision, kernels).unwrap_or(usize::MAX);
     if needed > limit {
         return Err(EngineError::MemoryLimit { needed, limit });
     }
-    Ok(())
+    Ok(needed)
+}
+
+/// Bytes that [`Engine::with_kernels`] allocates for the packed tensors plus
+/// the bytes of one scratch buffer, or `None` on overflow. Each term mirrors
+/// the vectors one layer constructor allocates.
+fn planned_bytes(spec: &GeneratorSpec, specs: &[LayerSpec], precision: Precision, kernels: Kernels) -> Option<usize> {
+    const F32: usize = core::mem::size_of::<f32>();
+    let (first, rest) = specs.split_first()?;
+
+    // The projection: `[in, 16 taps, out_padded]` f32 or i8 weights, plus a
+    // bias (f32) or two output-stage factors (int8) per padded channel.
+    let padded = first.out_channels.checked_add(fast::BLOCK - 1)? / fast::BLOCK * fast::BLOCK;
+    let projection = first.in_channels.checked_mul(16)?.checked_mul(padded)?;
+    let mut total = match precision {
+        Precision::F32 => projection.checked_add(padded)?.checked_mul(F32)?,
+        Precision::Int8 => projection.checked_add(padded.checked_mul(2 * F32)?)?,
+    };
+
+    // Stride-2 layers: 16 weights per input and output channel, both rounded
+    // up as the kernel family packs them.
+    for layer in rest {
+        let bytes = match (precision, kernels) {
+            (Precision::F32, Kernels::Blocks) => {
+                let padded = layer.out_channels.checked_add(fast::BLOCK - 1)? / fast::BLOCK * fast::BLOCK;
+                layer.in_channels.checked_mul(16)?.checked_add(1)?.checked_mul(padded)?.checked_mul(F32)?
+            }
+            (Precision::F32, Kernels::Panels) => {
+                let padded = panels::padded_outputs(layer.out_channels)?;
+                layer.in_channels.checked_mul(16)?.checked_add(1)?.checked_mul(padded)?.checked_mul(F32)?
+            }
+            (Precision::Int8, Kernels::Blocks) => {
+                let padded = layer.out_channels.checked_add(fast::BLOCK - 1)? / fast::BLOCK * fast::BLOCK;
+                let inputs = layer.in_channels.checked_add(fast::BLOCK - 1)? / fast::BLOCK * fast::BLOCK;
+                let weights = inputs.checked_mul(16)?.checked_mul(padded)?.checked_mul(2)?;
+                weights.checked_add(padded.checked_mul(2 * F32)?)?
+            }
+            (Precision::Int8, Kernels::Panels) => {
+                let padded = panels::padded_outputs(layer.out_channels)?;
+                let inputs = layer.in_channels.checked_add(3)? / 4 * 4;
+                let weights = inputs.checked_mul(16)?.checked_mul(padded)?;
+                weights.checked_add(padded.checked_mul(2 * F32)?)?
+            }
+        };
+        total = total.checked_add(bytes)?;
+    }
+
+    // One scratch buffer: latent, image and two activation buffers.
+    let mut activation = 0usize;
+    for layer in specs {
+        let padded = layer.out_channels.checked_add(fast::BLOCK - 1)? / fast::BLOCK * fast::BLOCK;
+        let border = layer.out_size.checked_add(2)?;
+        activation = activation.max(border.checked_mul(border)?.checked_mul(padded)?).max(padded.checked_mul(16)?);
+    }
+    let image = spec.nc.checked_mul(spec.image_size)?.checked_mul(spec.image_size)?;
+    let scratch = spec.nz.checked_add(image)?.checked_add(activation.checked_mul(2)?)?;
+    total.checked_add(scratch.checked_mul(F32)?)
 }
 
 /// Checks a buffer length; `exact` buffers must match, others may be longer.
