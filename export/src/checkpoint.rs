@@ -109,12 +109,23 @@ pub fn read_generator(path: &Path) -> Result<(GeneratorWeights, CheckpointInfo),
             source,
         },
     })?;
+    parse_generator(&path, &bytes)
+}
+
+/// Parses the content of a checkpoint file as [`read_generator`] does;
+/// `path` only names the file in errors.
+///
+/// # Errors
+///
+/// As [`read_generator`], except for [`ExportError::CheckpointNotFound`] and
+/// [`ExportError::Read`].
+pub fn parse_generator(path: &Path, bytes: &[u8]) -> Result<(GeneratorWeights, CheckpointInfo), ExportError> {
     let invalid = |err: SafeTensorError| ExportError::InvalidCheckpoint {
-        path: path.clone(),
+        path: path.to_path_buf(),
         reason: err.to_string(),
     };
-    let tensors = SafeTensors::deserialize(&bytes).map_err(invalid)?;
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(invalid)?;
+    let tensors = SafeTensors::deserialize(bytes).map_err(invalid)?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(invalid)?;
 
     let metadata: BTreeMap<String, String> = header
         .metadata()
@@ -122,14 +133,14 @@ pub fn read_generator(path: &Path) -> Result<(GeneratorWeights, CheckpointInfo),
         .flatten()
         .map(|(key, value)| (key.clone(), value.clone()))
         .collect();
-    let info = checkpoint_info(&path, metadata)?;
-    let spec = generator_spec(&path, &info.metadata)?;
+    let info = checkpoint_info(path, metadata)?;
+    let spec = generator_spec(path, &info.metadata)?;
 
     let layers = spec
         .layers()
         .iter()
         .enumerate()
-        .map(|(index, layer)| read_layer(&path, &tensors, index, layer))
+        .map(|(index, layer)| read_layer(path, &tensors, index, layer))
         .collect::<Result<Vec<_>, _>>()?;
     let weights = GeneratorWeights { spec, layers };
     weights.validate()?;

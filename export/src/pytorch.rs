@@ -289,14 +289,23 @@ fn load_storage(
     }
 
     // Row-major (C-contiguous) strides; dimensions of size 1 may have any stride.
-    let mut expected_stride = 1;
+    if reference.stride.len() != reference.shape.len() {
+        let (shape, stride) = (&reference.shape, &reference.stride);
+        let reason = format!("tensor {name} has shape {shape:?} but stride {stride:?} of another length");
+        return Err(invalid(path, PTH, reason));
+    }
+    let mut expected_stride = 1usize;
     for (dim, stride) in reference.shape.iter().zip(&reference.stride).rev() {
         if *dim != 1 && *stride != expected_stride {
             let reason =
                 format!("tensor {name} is not contiguous (stride {:?}): save tensor.contiguous()", reference.stride);
             return Err(invalid(path, PTH, reason));
         }
-        expected_stride *= dim;
+        // A shape with a 0 passes the element count's overflow check above,
+        // but the strides of its other dimensions can still overflow.
+        expected_stride = expected_stride
+            .checked_mul(*dim)
+            .ok_or_else(|| invalid(path, PTH, format!("tensor {name}: stride {:?} overflows", reference.stride)))?;
     }
 
     let entry = format!("{data_dir}data/{}", reference.key);
@@ -472,4 +481,60 @@ fn check_extra_tensors(
 pub fn import_metadata(path: &Path, info: &ImportInfo) -> Vec<(String, String)> {
     let source = PathBuf::from(path.file_name().unwrap_or(path.as_os_str()));
     vec![(crate::checkpoint::META_TRAINED_FROM.to_string(), format!("{} {}", info.format, source.display()))]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    /// A `torch.save` archive whose `data.pkl` is `pickle` and whose storage
+    /// `archive/data/0` is empty.
+    fn archive(pickle: &[u8]) -> Vec<u8> {
+        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        writer.start_file("archive/data.pkl", options).unwrap();
+        writer.write_all(pickle).unwrap();
+        writer.start_file("archive/data/0", options).unwrap();
+        writer.finish().unwrap().into_inner()
+    }
+
+    /// `{"main.0.weight": _rebuild_tensor_v2(("storage", FloatStorage, "0",
+    /// "cpu", 0), 0, size, stride)}`, with `size` and `stride` already encoded.
+    fn tensor_pickle(size: &[u8], stride: &[u8]) -> Vec<u8> {
+        let mut pickle = b"\x80\x02}(X\x0d\x00\x00\x00main.0.weightctorch._utils\n_rebuild_tensor_v2\n(".to_vec();
+        pickle.extend_from_slice(b"(X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000");
+        pickle.extend_from_slice(b"X\x03\x00\x00\x00cpuK\x00tQK\x00");
+        pickle.extend_from_slice(size);
+        pickle.extend_from_slice(stride);
+        pickle.extend_from_slice(b"tRu.");
+        pickle
+    }
+
+    #[test]
+    fn empty_tensor_stride_overflow_is_rejected() {
+        // Shape (0, D, D, D) with D = 2^31 - 1 has no elements, and the
+        // contiguous strides (D^3, D^2, D, 1) overflow 64 bits at D^3.
+        let d = b"J\xff\xff\xff\x7f";
+        let size = [b"(K\x00".as_slice(), d, d, d, b"t"].concat();
+        let d_squared = [b"\x8a\x08".as_slice(), &((1u64 << 31) - 1).pow(2).to_le_bytes()].concat();
+        let stride = [b"(K\x00".as_slice(), &d_squared, d, b"K\x01t"].concat();
+
+        let bytes = archive(&tensor_pickle(&size, &stride));
+        let err = parse_pytorch_generator(Path::new("overflow.pth"), &bytes).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("overflow.pth"), "{message}");
+        assert!(message.contains("main.0.weight: stride"), "{message}");
+        assert!(message.contains("overflows"), "{message}");
+    }
+
+    #[test]
+    fn stride_of_other_length_is_rejected() {
+        let bytes = archive(&tensor_pickle(b"(K\x02K\x03t", b"(K\x01t"));
+        let err = parse_pytorch_generator(Path::new("short.pth"), &bytes).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("short.pth"), "{message}");
+        assert!(message.contains("stride [1] of another length"), "{message}");
+    }
 }

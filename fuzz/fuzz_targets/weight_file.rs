@@ -1,4 +1,4 @@
-//! Any bytes given to the weight file reader give a result or an error, never a panic.
+//! Any bytes given to the weight file reader give a generator or an error.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -72,6 +72,9 @@ pub struct LayerSpec {
 
 impl LayerSpec {
     /// Number of weights in the `[in_channels, out_channels, 4, 4]` kernel.
+    // NOTE: `GeneratorSpec::validate` allows nz and ngf up to 65536, for which
+    // this product exceeds a 32-bit usize (for example ngf 4096 at 64x64), so
+    // a crafted weight file header can overflow it on 32-bit boards.
     pub fn weight_len(&self) -> usize {
         self.in_channels * self.out_channels * KERNEL * KERNEL
     }

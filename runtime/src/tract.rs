@@ -168,11 +168,7 @@ impl TractGenerator {
         let started = Instant::now();
 
         let proto = read_model_proto(path)?;
-        let metadata: BTreeMap<String, String> = proto
-            .metadata_props
-            .iter()
-            .map(|entry| (entry.key.clone(), entry.value.clone()))
-            .collect();
+        let metadata = metadata_props(&proto);
         let nz = latent_length(path, &proto, &metadata)?;
 
         let model = tract_onnx::onnx()
@@ -504,18 +500,51 @@ pub(crate) fn read_model_proto(path: &Path) -> Result<ModelProto, RuntimeError> 
             source,
         },
     })?;
+    decode_model_proto(path, &bytes)
+}
 
+/// Decodes the content of an ONNX file as [`TractGenerator::load`] does
+/// before it hands the graph to tract, rejecting anything without a graph;
+/// `path` only names the file in errors.
+///
+/// # Errors
+///
+/// [`RuntimeError::NotOnnx`] when `bytes` is not an ONNX model with a graph.
+pub fn decode_model_proto(path: &Path, bytes: &[u8]) -> Result<ModelProto, RuntimeError> {
     let not_onnx = |reason: String| RuntimeError::NotOnnx {
         path: path.to_path_buf(),
         reason,
     };
     let proto = tract_onnx::onnx()
-        .proto_model_for_read(&mut bytes.as_slice())
+        .proto_model_for_read(&mut &bytes[..])
         .map_err(|err| not_onnx(format!("{err:#}")))?;
     match &proto.graph {
         Some(graph) if !graph.node.is_empty() => Ok(proto),
         _ => Err(not_onnx("the file holds no ONNX graph".to_string())),
     }
+}
+
+/// Returns the latent length `nz` of a decoded generator, as
+/// [`TractGenerator::load`] infers it before tract analyses the graph: from
+/// the `nz` metadata entry and the graph input's declared shape
+/// `[N, nz, 1, 1]`, which must agree where both exist.
+///
+/// # Errors
+///
+/// [`RuntimeError::NotGenerator`] when the graph has other than one input,
+/// the input is not float `[N, nz, 1, 1]`, `nz` is 0, missing or differs
+/// from the metadata entry.
+pub fn declared_latent_length(path: &Path, proto: &ModelProto) -> Result<usize, RuntimeError> {
+    latent_length(path, proto, &metadata_props(proto))
+}
+
+/// The model's `metadata_props` as a map; a repeated key keeps its last value.
+fn metadata_props(proto: &ModelProto) -> BTreeMap<String, String> {
+    proto
+        .metadata_props
+        .iter()
+        .map(|entry| (entry.key.clone(), entry.value.clone()))
+        .collect()
 }
 
 /// The latent length, from the `nz` metadata entry and the graph input's
