@@ -6,7 +6,6 @@ mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::{weights, write_model, SMALL};
@@ -19,26 +18,24 @@ use embedded_graphics::prelude::Size;
 /// Counts allocations made on threads that switched counting on.
 struct CountingAllocator;
 
+// The counters are per thread as well, because the tests of this file run in
+// parallel and each must see only its own thread's allocations.
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
-
-fn counting() -> bool {
-    // During thread teardown the flag may be gone; nothing is counted then.
-    COUNTING.try_with(Cell::get).unwrap_or(false)
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    static LIVE_BYTES: Cell<i64> = const { Cell::new(0) };
 }
 
 fn record(allocations: u64, bytes: i64) {
-    if counting() {
-        ALLOCATIONS.fetch_add(allocations, Ordering::Relaxed);
-        LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed);
+    // During thread teardown the thread-locals may be gone; nothing is counted then.
+    if COUNTING.try_with(Cell::get).unwrap_or(false) {
+        let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + allocations));
+        let _ = LIVE_BYTES.try_with(|live| live.set(live.get() + bytes));
     }
 }
 
-// SAFETY: every call is forwarded unchanged to the system allocator; the
-// counters are atomics and the thread-local flag never allocates.
+// SAFETY: every call is forwarded unchanged to the system allocator, and the
+// thread-local counters have const initialisers, so counting never allocates.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         record(1, layout.size() as i64);
@@ -67,11 +64,11 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 /// Runs `work` with counting on and returns its result, the allocations it
 /// made and the change in live bytes.
 fn counted<T>(work: impl FnOnce() -> T) -> (T, u64, i64) {
-    let (allocations, bytes) = (ALLOCATIONS.load(Ordering::Relaxed), LIVE_BYTES.load(Ordering::Relaxed));
-    COUNTING.with(|flag| flag.set(true));
+    let (allocations, bytes) = (ALLOCATIONS.get(), LIVE_BYTES.get());
+    COUNTING.set(true);
     let result = work();
-    COUNTING.with(|flag| flag.set(false));
-    (result, ALLOCATIONS.load(Ordering::Relaxed) - allocations, LIVE_BYTES.load(Ordering::Relaxed) - bytes)
+    COUNTING.set(false);
+    (result, ALLOCATIONS.get() - allocations, LIVE_BYTES.get() - bytes)
 }
 
 /// Frames in one kiosk cycle of [`warmed_up_kiosk`]: 3 held and 5 morph frames.
