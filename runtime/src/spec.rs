@@ -72,11 +72,17 @@ pub struct LayerSpec {
 
 impl LayerSpec {
     /// Number of weights in the `[in_channels, out_channels, 4, 4]` kernel.
-    // NOTE: `GeneratorSpec::validate` allows nz and ngf up to 65536, for which
-    // this product exceeds a 32-bit usize (for example ngf 4096 at 64x64), so
-    // a crafted weight file header can overflow it on 32-bit boards.
+    /// [`GeneratorSpec::validate`] checks that this product fits in `usize`.
     pub fn weight_len(&self) -> usize {
         self.in_channels * self.out_channels * KERNEL * KERNEL
+    }
+
+    /// Checks that the weight count and both activation counts fit in `usize`.
+    fn sizes_fit(&self) -> bool {
+        let weights = self.in_channels.checked_mul(self.out_channels).and_then(|n| n.checked_mul(KERNEL * KERNEL));
+        let input = self.in_size.checked_mul(self.in_size).and_then(|n| n.checked_mul(self.in_channels));
+        let output = self.out_size.checked_mul(self.out_size).and_then(|n| n.checked_mul(self.out_channels));
+        weights.is_some() && input.is_some() && output.is_some()
     }
 }
 
@@ -92,6 +98,12 @@ pub enum SpecError {
         /// The rejected value.
         value: usize,
     },
+    /// A layer's weight or activation count does not fit in this target's
+    /// `usize`, which happens for very wide generators on 32-bit targets.
+    TooLarge {
+        /// Index of the first layer that does not fit, from 0 at the latent.
+        layer: usize,
+    },
 }
 
 impl fmt::Display for SpecError {
@@ -104,6 +116,10 @@ impl fmt::Display for SpecError {
             SpecError::Dimension { name, value } => {
                 write!(f, "{name} = {value} is out of range: use a value from 1 to 65536")
             }
+            SpecError::TooLarge { layer } => write!(
+                f,
+                "layer {layer} has more weights or activations than this target can address: use a smaller ngf or image size"
+            ),
         }
     }
 }
@@ -123,7 +139,10 @@ impl GeneratorSpec {
                 return Err(SpecError::Dimension { name, value });
             }
         }
-        Ok(())
+        match self.layers().iter().position(|layer| !layer.sizes_fit()) {
+            Some(layer) => Err(SpecError::TooLarge { layer }),
+            None => Ok(()),
+        }
     }
 
     /// Number of transposed convolutions: `log2(image_size) - 1`.
@@ -209,5 +228,17 @@ mod tests {
         }
         let spec = GeneratorSpec { nz: 0, ..Default::default() };
         assert!(matches!(spec.validate(), Err(SpecError::Dimension { name: "nz", .. })));
+    }
+
+    #[test]
+    fn widest_spec_fits_or_is_rejected() {
+        let spec = GeneratorSpec { nz: 65536, ngf: 65536, nc: 65536, image_size: MAX_IMAGE_SIZE };
+        let fits = spec.layers().iter().all(LayerSpec::sizes_fit);
+        if usize::BITS >= 64 {
+            assert!(fits, "every product of the widest spec fits in 64 bits");
+            assert_eq!(spec.validate(), Ok(()));
+        } else {
+            assert!(matches!(spec.validate(), Err(SpecError::TooLarge { .. })));
+        }
     }
 }
