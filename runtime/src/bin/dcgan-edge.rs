@@ -130,7 +130,7 @@ struct KioskArgs {
     /// framebuffer uses its own resolution.
     #[arg(long, default_value = "800x480", value_parser = kiosk::parse_size)]
     size: Size,
-    /// How long each face stays still, for example 5s or 500ms.
+    /// How long each face stays still, for example 5s or 500ms. A bare number is seconds.
     #[arg(long, default_value = "5s", value_parser = kiosk::parse_duration)]
     hold: Duration,
     /// How long the morph to the next face takes, for example 1.5s; 0s cuts.

@@ -39,7 +39,7 @@ impl fmt::Display for EngineError {
             EngineError::MemoryLimit { needed, limit } => write!(
                 f,
                 "the generator needs {needed} bytes for weights and scratch, more than the limit of {limit} bytes: \
-                 raise the memory limit if this device has that much memory"
+                 raise the memory limit (dcgan-edge --memory-limit) if this device has that much memory"
             ),
             EngineError::Length { buffer, expected, found } if *buffer == "scratch" => {
                 write!(f, "the scratch buffer has {found} values but the generator needs at least {expected}")

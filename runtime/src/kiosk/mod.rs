@@ -399,7 +399,8 @@ fn run_on_window(size: Size, options: KioskOptions, control: &KioskControl) -> R
 fn run_on_window(_size: Size, _options: KioskOptions, _control: &KioskControl) -> Result<KioskSummary, KioskError> {
     Err(DisplayError::Unavailable(
         "this dcgan-edge was built without the window display: rebuild with \
-         `cargo build -p dcgan-runtime --features window` (needs SDL2, Debian package libsdl2-dev)"
+         `cargo build --release -p dcgan-trainer -p dcgan-runtime --features dcgan-runtime/window` \
+         (needs SDL2, Debian package libsdl2-dev)"
             .to_string(),
     )
     .into())
