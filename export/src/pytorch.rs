@@ -489,8 +489,8 @@ mod tests {
 
     use super::*;
 
-    /// A `torch.save` archive whose `data.pkl` is `pickle` and whose storage
-    /// `archive/data/0` is empty.
+    /// Builds a `torch.save` archive whose `data.pkl` is `pickle` and whose
+    /// storage `archive/data/0` is empty.
     fn archive(pickle: &[u8]) -> Vec<u8> {
         let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
         let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);

@@ -504,7 +504,7 @@ pub(crate) fn read_model_proto(path: &Path) -> Result<ModelProto, RuntimeError> 
 }
 
 /// Decodes the content of an ONNX file as [`TractGenerator::load`] does
-/// before it hands the graph to tract, rejecting anything without a graph;
+/// before it hands the graph to tract, and rejects anything without a graph.
 /// `path` only names the file in errors.
 ///
 /// # Errors
@@ -538,7 +538,7 @@ pub fn declared_latent_length(path: &Path, proto: &ModelProto) -> Result<usize, 
     latent_length(path, proto, &metadata_props(proto))
 }
 
-/// The model's `metadata_props` as a map; a repeated key keeps its last value.
+/// Collects the model's `metadata_props` into a map. A repeated key keeps its last value.
 fn metadata_props(proto: &ModelProto) -> BTreeMap<String, String> {
     proto
         .metadata_props
