@@ -14,12 +14,16 @@
 //! runs the other way, so it uses the same three kernels with the roles of
 //! the two images swapped.
 //!
-//! Images are independent, so the kernels split the batch over the rayon
-//! thread pool and run each image's matrix multiplication on one thread.
-//! The weight gradient sums per-thread partial sums in a fixed order, which
-//! keeps results deterministic for a given thread count. When every image
-//! has a single output position (`L = 1`), the whole batch forms one matrix
-//! multiplication instead.
+//! Images are independent, so the kernels cut the batch into groups of
+//! consecutive images and spread the groups over the rayon thread pool. A
+//! group's columns sit side by side in one `[C·K², G·L]` matrix, so that a
+//! layer with few output positions per image (`L` = 16 or 1 in the DCGAN)
+//! still gives the matrix multiplication enough columns to fill whole
+//! register tiles. The weight gradient sums per-thread partial sums in a
+//! fixed order, which keeps results deterministic for a given thread count.
+//! Each thread keeps its column and staging buffers between calls.
+
+use std::cell::RefCell;
 
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -84,6 +88,34 @@ impl Geometry {
         self.kernel * self.kernel
     }
 
+    /// Entries per phase of a row split into column phases.
+    fn phase_width(&self) -> usize {
+        self.in_width.div_ceil(self.stride)
+    }
+
+    /// Entries per channel of an image split into column phases.
+    fn phase_plane(&self) -> usize {
+        self.in_height * self.stride * self.phase_width()
+    }
+
+    /// The input row that tap row `tap_y` reads for output row `oy`, or
+    /// `None` in the padding.
+    fn input_row(&self, oy: usize, tap_y: usize) -> Option<usize> {
+        (oy * self.stride + tap_y).checked_sub(self.padding).filter(|&iy| iy < self.in_height)
+    }
+
+    /// Where tap column `tap_x` of output column `first` reads in an image
+    /// split into column phases: the start of its phase run for `channel`
+    /// and input row `iy`, and the offset into that run. Later output
+    /// columns read the entries that follow. `first` must be a valid
+    /// column of the tap.
+    fn phase_run(&self, channel: usize, iy: usize, tap_x: usize, first: usize) -> (usize, usize) {
+        let column = first * self.stride + tap_x - self.padding;
+        let phase = column % self.stride;
+        let run = ((channel * self.in_height + iy) * self.stride + phase) * self.phase_width();
+        (run, column / self.stride)
+    }
+
     /// The output columns `ox` whose tap `tap_x` reads an input pixel rather
     /// than padding, as a half-open range.
     fn valid_columns(&self, tap_x: usize) -> (usize, usize) {
@@ -98,69 +130,96 @@ fn valid_range(tap: usize, stride: usize, padding: usize, size: usize, out_size:
     (first.min(out_size), end.min(out_size).max(first.min(out_size)))
 }
 
-/// Writes the columns of one image: `cols[(c·K + ty)·K + tx, oy·W_out + ox]`
-/// is the input pixel that tap `(ty, tx)` of channel `c` reads for output
-/// position `(oy, ox)`, or 0 in the padding.
+/// Splits every row of an image into its column phases for a strided
+/// convolution: phase `q` of a row holds the row's columns `q`, `q + s`,
+/// `q + 2s`, and so on, so that each tap reads one contiguous run.
 ///
 /// # Shapes
-/// `image`: `[C, H_in, W_in]` → `cols`: `[C·K², L]`.
-pub(super) fn im2col(image: &[f32], geometry: &Geometry, cols: &mut [f32]) {
+/// `image`: `[C, H_in, W_in]` → `phases`: `[C, H_in, s, ⌈W_in / s⌉]`; the
+/// unused tail of a short phase keeps its old contents.
+fn split_phases(image: &[f32], geometry: &Geometry, phases: &mut [f32]) {
+    let (stride, width) = (geometry.stride, geometry.phase_width());
+    for (row, out) in image.chunks_exact(geometry.in_width).zip(phases.chunks_exact_mut(stride * width)) {
+        for (phase, run) in out.chunks_exact_mut(width).enumerate() {
+            let source = row.get(phase..).unwrap_or_default().iter().step_by(stride);
+            run.iter_mut().zip(source).for_each(|(slot, &value)| *slot = value);
+        }
+    }
+}
+
+/// Adds phase-split rows back into an image: the adjoint of [`split_phases`].
+///
+/// # Shapes
+/// `phases`: `[C, H_in, s, ⌈W_in / s⌉]` → `image`: `[C, H_in, W_in]`.
+fn merge_phases(phases: &[f32], geometry: &Geometry, image: &mut [f32]) {
+    let (stride, width) = (geometry.stride, geometry.phase_width());
+    for (row, split) in image.chunks_exact_mut(geometry.in_width).zip(phases.chunks_exact(stride * width)) {
+        for (phase, run) in split.chunks_exact(width).enumerate() {
+            let targets = row.get_mut(phase..).unwrap_or_default().iter_mut().step_by(stride);
+            targets.zip(run).for_each(|(pixel, &value)| *pixel += value);
+        }
+    }
+}
+
+/// Writes the columns of one image: `cols[(c·K + ty)·K + tx, oy·W_out + ox]`
+/// is the input pixel that tap `(ty, tx)` of channel `c` reads for output
+/// position `(oy, ox)`, or 0 in the padding. The image comes split into
+/// column phases ([`split_phases`]; with stride 1 that is the image itself),
+/// so every run of an output row is one copy.
+///
+/// Rows start `row_stride` entries apart, so an image's columns can fill
+/// one block of a wider matrix; entries between the rows are left alone.
+///
+/// # Shapes
+/// `phases`: `[C, H_in, s, ⌈W_in / s⌉]` → `cols`: `[C·K², L]` with row
+/// stride `row_stride` ≥ `L`.
+pub(super) fn im2col(phases: &[f32], geometry: &Geometry, cols: &mut [f32], row_stride: usize) {
     let g = geometry;
     let plane = g.out_plane();
-    for (row_index, row) in cols.chunks_exact_mut(plane).enumerate() {
+    let rows = phases.len() / g.phase_plane() * g.taps();
+    for row_index in 0..rows {
+        let row = &mut cols[row_index * row_stride..][..plane];
         let channel = row_index / g.taps();
         let (tap_y, tap_x) = ((row_index / g.kernel) % g.kernel, row_index % g.kernel);
-        let input = &image[channel * g.in_plane()..(channel + 1) * g.in_plane()];
         let (first, end) = g.valid_columns(tap_x);
         for (oy, out_row) in row.chunks_exact_mut(g.out_width).enumerate() {
-            let Some(iy) = (oy * g.stride + tap_y).checked_sub(g.padding).filter(|&iy| iy < g.in_height) else {
-                out_row.fill(0.0);
-                continue;
-            };
-            if first >= end {
-                out_row.fill(0.0);
-                continue;
-            }
-            let input_row = &input[iy * g.in_width..(iy + 1) * g.in_width];
-            out_row[..first].fill(0.0);
-            out_row[end..].fill(0.0);
-            let start = first * g.stride + tap_x - g.padding;
-            if g.stride == 1 {
-                out_row[first..end].copy_from_slice(&input_row[start..start + end - first]);
-            } else {
-                for (out, ox) in out_row[first..end].iter_mut().zip(0..) {
-                    *out = input_row[start + ox * g.stride];
+            match g.input_row(oy, tap_y) {
+                Some(iy) if first < end => {
+                    let (run, start) = g.phase_run(channel, iy, tap_x, first);
+                    out_row[..first].fill(0.0);
+                    out_row[first..end].copy_from_slice(&phases[run + start..run + start + end - first]);
+                    out_row[end..].fill(0.0);
                 }
+                _ => out_row.fill(0.0),
             }
         }
     }
 }
 
 /// Adds every column entry back into the input pixel it was read from: the
-/// adjoint of [`im2col`]. `image` must start zeroed or hold values to add to.
+/// adjoint of [`im2col`], into an image split into column phases. `phases`
+/// must start zeroed or hold values to add to.
 ///
 /// # Shapes
-/// `cols`: `[C·K², L]` → `image`: `[C, H_in, W_in]`.
-pub(super) fn col2im(cols: &[f32], geometry: &Geometry, image: &mut [f32]) {
+/// `cols`: `[C·K², L]` with row stride `row_stride` ≥ `L` → `phases`:
+/// `[C, H_in, s, ⌈W_in / s⌉]`.
+pub(super) fn col2im(cols: &[f32], geometry: &Geometry, row_stride: usize, phases: &mut [f32]) {
     let g = geometry;
     let plane = g.out_plane();
-    for (channel, input) in image.chunks_exact_mut(g.in_plane()).enumerate() {
-        let rows = &cols[channel * g.taps() * plane..(channel + 1) * g.taps() * plane];
-        for (tap, row) in rows.chunks_exact(plane).enumerate() {
-            let (tap_y, tap_x) = (tap / g.kernel, tap % g.kernel);
-            let (first, end) = g.valid_columns(tap_x);
-            if first >= end {
-                continue;
-            }
-            for (oy, col_row) in row.chunks_exact(g.out_width).enumerate() {
-                let Some(iy) = (oy * g.stride + tap_y).checked_sub(g.padding).filter(|&iy| iy < g.in_height) else {
-                    continue;
-                };
-                let input_row = &mut input[iy * g.in_width..(iy + 1) * g.in_width];
-                let start = first * g.stride + tap_x - g.padding;
-                for (&value, ox) in col_row[first..end].iter().zip(0..) {
-                    input_row[start + ox * g.stride] += value;
-                }
+    let rows = phases.len() / g.phase_plane() * g.taps();
+    for row_index in 0..rows {
+        let row = &cols[row_index * row_stride..][..plane];
+        let channel = row_index / g.taps();
+        let (tap_y, tap_x) = ((row_index / g.kernel) % g.kernel, row_index % g.kernel);
+        let (first, end) = g.valid_columns(tap_x);
+        if first >= end {
+            continue;
+        }
+        for (oy, col_row) in row.chunks_exact(g.out_width).enumerate() {
+            if let Some(iy) = g.input_row(oy, tap_y) {
+                let (run, start) = g.phase_run(channel, iy, tap_x, first);
+                let targets = &mut phases[run + start..run + start + end - first];
+                targets.iter_mut().zip(&col_row[first..end]).for_each(|(pixel, &value)| *pixel += value);
             }
         }
     }
@@ -244,30 +303,136 @@ fn matmul(
     }
 }
 
-/// How a kernel spends the thread pool on `batch` images: images in parallel
-/// with single-threaded matrix products, or images in turn with a parallel
-/// product when there are fewer images than threads.
-fn plan(batch: usize) -> (bool, Parallelism) {
-    let threads = rayon::current_num_threads();
-    if threads <= 1 {
-        (false, Parallelism::None)
-    } else if batch >= threads {
-        (true, Parallelism::None)
-    } else {
-        (false, Parallelism::Rayon(threads))
+/// Output columns a group's matrix product should span at least: enough
+/// rows of the transposed product for several of gemm's register tiles.
+const GROUP_COLUMNS: usize = 256;
+
+/// How a kernel spends the thread pool on a batch: `group` consecutive
+/// images per matrix product, groups in parallel with single-threaded
+/// products, or groups in turn with a parallel product when there are fewer
+/// groups than threads.
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    group: usize,
+    parallel: bool,
+    parallelism: Parallelism,
+}
+
+impl Plan {
+    /// The plan for `batch` images with `plane` output positions each.
+    fn new(batch: usize, plane: usize) -> Self {
+        let threads = rayon::current_num_threads().max(1);
+        let wanted = GROUP_COLUMNS.div_ceil(plane.max(1));
+        let group = wanted.min(batch.div_ceil(threads)).max(1);
+        let groups = batch.div_ceil(group);
+        let (parallel, parallelism) = if threads == 1 {
+            (false, Parallelism::None)
+        } else if groups >= threads {
+            (true, Parallelism::None)
+        } else {
+            (false, Parallelism::Rayon(threads))
+        };
+        Self { group, parallel, parallelism }
     }
 }
 
-/// Runs `job(image index, output chunk)` over `chunk`-sized pieces of `out`,
-/// in parallel when `parallel`.
-fn for_each_image(out: &mut [f32], chunk: usize, parallel: bool, job: impl Fn(usize, &mut [f32]) + Sync + Send) {
+thread_local! {
+    /// This thread's scratch buffers, kept between calls so that the large
+    /// allocations are not handed back to the system every time.
+    static SCRATCH: RefCell<[Vec<f32>; 3]> = const { RefCell::new([Vec::new(), Vec::new(), Vec::new()]) };
+}
+
+/// Runs `job` on three scratch buffers of the given lengths with unspecified
+/// contents: this thread's own, or fresh ones if a caller up the stack holds
+/// them.
+fn with_scratch<R>(lengths: [usize; 3], job: impl FnOnce(&mut [f32], &mut [f32], &mut [f32]) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buffers) => {
+            let [a, b, c] = &mut *buffers;
+            for (buffer, &length) in [&mut *a, &mut *b, &mut *c].into_iter().zip(&lengths) {
+                grow(buffer, length);
+            }
+            job(&mut a[..lengths[0]], &mut b[..lengths[1]], &mut c[..lengths[2]])
+        }
+        Err(_) => job(&mut vec![0.0; lengths[0]], &mut vec![0.0; lengths[1]], &mut vec![0.0; lengths[2]]),
+    })
+}
+
+fn grow(buffer: &mut Vec<f32>, len: usize) {
+    if buffer.len() < len {
+        buffer.resize(len, 0.0);
+    }
+}
+
+/// Runs `job(first image, output chunk)` over the groups of `plan`, where
+/// each image owns `per_image` values of `out`.
+fn for_each_group(out: &mut [f32], per_image: usize, plan: Plan, job: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    let chunk = per_image * plan.group;
     if chunk == 0 {
         return;
     }
-    if parallel {
-        out.par_chunks_exact_mut(chunk).enumerate().for_each(|(index, piece)| job(index, piece));
+    let run = |(index, piece): (usize, &mut [f32])| job(index * plan.group, piece);
+    if plan.parallel {
+        out.par_chunks_mut(chunk).enumerate().for_each(run);
     } else {
-        out.chunks_exact_mut(chunk).enumerate().for_each(|(index, piece)| job(index, piece));
+        out.chunks_mut(chunk).enumerate().for_each(run);
+    }
+}
+
+/// Writes the columns of images `first..first + count` side by side into
+/// `cols`, a `[C·K², count·L]` matrix. `phases` holds one image split into
+/// column phases, and is empty for stride 1.
+fn group_columns(
+    x: &[f32],
+    in_image: usize,
+    geometry: &Geometry,
+    (first, count): (usize, usize),
+    cols: &mut [f32],
+    phases: &mut [f32],
+) {
+    let plane = geometry.out_plane();
+    for j in 0..count {
+        let image = &x[(first + j) * in_image..(first + j + 1) * in_image];
+        let source = if geometry.stride == 1 {
+            image
+        } else {
+            split_phases(image, geometry, phases);
+            &*phases
+        };
+        im2col(source, geometry, &mut cols[j * plane..], count * plane);
+    }
+}
+
+/// Floats of one image of `channels` channels split into column phases; 0
+/// for stride 1, which needs no split.
+fn phases_len(geometry: &Geometry, channels: usize) -> usize {
+    if geometry.stride == 1 {
+        0
+    } else {
+        channels * geometry.phase_plane()
+    }
+}
+
+/// The start of each `L`-long piece in both orders when `count` images in
+/// `[count, channels, L]` order form a `[channels, count·L]` matrix.
+fn pieces(count: usize, channels: usize, plane: usize) -> impl Iterator<Item = (usize, usize)> {
+    let width = count * plane;
+    (0..count).flat_map(move |j| (0..channels).map(move |c| ((j * channels + c) * plane, c * width + j * plane)))
+}
+
+/// Copies `count` images from `[count, channels, L]` order into a
+/// `[channels, count·L]` matrix.
+fn gather(images: &[f32], matrix: &mut [f32], (count, channels, plane): (usize, usize, usize)) {
+    for (image, row) in pieces(count, channels, plane) {
+        matrix[row..row + plane].copy_from_slice(&images[image..image + plane]);
+    }
+}
+
+/// Copies a `[channels, count·L]` matrix back into `count` images in
+/// `[count, channels, L]` order: the inverse of [`gather`].
+fn scatter(matrix: &[f32], images: &mut [f32], (count, channels, plane): (usize, usize, usize)) {
+    for (image, row) in pieces(count, channels, plane) {
+        images[image..image + plane].copy_from_slice(&matrix[row..row + plane]);
     }
 }
 
@@ -281,22 +446,22 @@ pub(super) fn forward(x: &[f32], weight: &[f32], batch: usize, out_channels: usi
     let rows = weight.len() / out_channels.max(1);
     let plane = g.out_plane();
     let mut y = vec![0f32; batch * out_channels * plane];
-    let (parallel, parallelism) = plan(batch);
+    let plan = Plan::new(batch, plane);
 
-    if plane == 1 {
-        // One position per image: [N, C·K²] · Wᵀ = [N, M] in a single product.
-        let cols = batch_columns(x, batch, g, parallel);
-        let lhs = Operand::rows(&cols, rows);
-        let rhs = Operand::transposed(weight, rows);
-        matmul(&mut y, (batch, out_channels, rows), lhs, rhs, false, plan(1).1);
-        return y;
-    }
-
-    for_each_image(&mut y, out_channels * plane, parallel, |n, out| {
-        let mut cols = vec![0f32; rows * plane];
-        im2col(&x[n * in_image..(n + 1) * in_image], g, &mut cols);
-        let lhs = Operand::rows(weight, rows);
-        matmul(out, (out_channels, plane, rows), lhs, Operand::rows(&cols, plane), false, parallelism);
+    for_each_group(&mut y, out_channels * plane, plan, |first, out| {
+        let count = out.len() / (out_channels * plane);
+        let width = count * plane;
+        let staging = if count == 1 { 0 } else { out_channels * width };
+        let phases = phases_len(g, rows / g.taps());
+        with_scratch([rows * width, staging, phases], |cols, product, phases| {
+            group_columns(x, in_image, g, (first, count), cols, phases);
+            let lhs = Operand::rows(weight, rows);
+            let dst = if count == 1 { &mut *out } else { &mut *product };
+            matmul(dst, (out_channels, width, rows), lhs, Operand::rows(cols, width), false, plan.parallelism);
+            if count > 1 {
+                scatter(product, out, (count, out_channels, plane));
+            }
+        });
     });
     y
 }
@@ -314,26 +479,39 @@ pub(super) fn input_grad(
 ) -> Vec<f32> {
     let g = geometry;
     let rows = weight.len() / out_channels.max(1);
-    let channels = rows / g.taps();
     let plane = g.out_plane();
-    let in_image = channels * g.in_plane();
+    let in_image = rows / g.taps() * g.in_plane();
     let mut x = vec![0f32; batch * in_image];
-    let (parallel, parallelism) = plan(batch);
+    let plan = Plan::new(batch, plane);
 
-    if plane == 1 {
-        // One position per image: dy [N, M] · W [M, C·K²] in a single product.
-        let mut cols = vec![0f32; batch * rows];
-        let lhs = Operand::rows(grad_y, out_channels);
-        matmul(&mut cols, (batch, rows, out_channels), lhs, Operand::rows(weight, rows), false, plan(1).1);
-        for_each_image(&mut x, in_image, parallel, |n, image| col2im(&cols[n * rows..(n + 1) * rows], g, image));
-        return x;
-    }
-
-    for_each_image(&mut x, in_image, parallel, |n, image| {
-        let mut cols = vec![0f32; rows * plane];
-        let dy = Operand::rows(&grad_y[n * out_channels * plane..(n + 1) * out_channels * plane], plane);
-        matmul(&mut cols, (rows, plane, out_channels), Operand::transposed(weight, rows), dy, false, parallelism);
-        col2im(&cols, g, image);
+    for_each_group(&mut x, in_image, plan, |first, images| {
+        let count = images.len() / in_image.max(1);
+        let width = count * plane;
+        let dy_images = &grad_y[first * out_channels * plane..(first + count) * out_channels * plane];
+        let staging = if count == 1 { 0 } else { out_channels * width };
+        let phases = phases_len(g, rows / g.taps());
+        with_scratch([rows * width, staging, phases], |cols, dy_matrix, phases| {
+            let dy = if count == 1 {
+                dy_images
+            } else {
+                gather(dy_images, dy_matrix, (count, out_channels, plane));
+                &*dy_matrix
+            };
+            let lhs = Operand::transposed(weight, rows);
+            matmul(cols, (rows, width, out_channels), lhs, Operand::rows(dy, width), false, plan.parallelism);
+            // Zeroing here, on this thread, maps the fresh pages for writing
+            // before col2im reads them.
+            images.fill(0.0);
+            for (j, image) in images.chunks_exact_mut(in_image).enumerate() {
+                if g.stride == 1 {
+                    col2im(&cols[j * plane..], g, width, image);
+                } else {
+                    phases.fill(0.0);
+                    col2im(&cols[j * plane..], g, width, phases);
+                    merge_phases(phases, g, image);
+                }
+            }
+        });
     });
     x
 }
@@ -353,61 +531,52 @@ pub(super) fn weight_grad(
     let in_image = x.len() / batch.max(1);
     let rows = in_image / g.in_plane() * g.taps();
     let plane = g.out_plane();
-    let mut grad_w = vec![0f32; out_channels * rows];
     if batch == 0 {
-        return grad_w;
+        return vec![0f32; out_channels * rows];
     }
-    let (parallel, parallelism) = plan(batch);
+    let plan = Plan::new(batch, plane);
 
-    if plane == 1 {
-        // One position per image: dyᵀ [M, N] · cols [N, C·K²].
-        let cols = batch_columns(x, batch, g, parallel);
-        let lhs = Operand::transposed(grad_y, out_channels);
-        matmul(&mut grad_w, (out_channels, rows, batch), lhs, Operand::rows(&cols, rows), false, plan(1).1);
-        return grad_w;
-    }
-
-    // Contiguous groups of images, one partial sum each, added in order.
-    let groups = if parallel { rayon::current_num_threads().min(batch) } else { 1 };
-    let per_group = batch.div_ceil(groups);
-    let partial = |group: usize| -> Vec<f32> {
+    // Contiguous runs of groups, one partial sum each, added in order.
+    let groups = batch.div_ceil(plan.group);
+    let workers = if plan.parallel { rayon::current_num_threads().min(groups) } else { 1 };
+    let per_worker = groups.div_ceil(workers) * plan.group;
+    let add_group = |first: usize, count: usize, sum: &mut [f32], accumulate: bool| {
+        let width = count * plane;
+        let dy_images = &grad_y[first * out_channels * plane..(first + count) * out_channels * plane];
+        let staging = if count == 1 { 0 } else { out_channels * width };
+        let phases = phases_len(g, rows / g.taps());
+        with_scratch([rows * width, staging, phases], |cols, dy_matrix, phases| {
+            group_columns(x, in_image, g, (first, count), cols, phases);
+            let dy = if count == 1 {
+                dy_images
+            } else {
+                gather(dy_images, dy_matrix, (count, out_channels, plane));
+                &*dy_matrix
+            };
+            let (lhs, rhs) = (Operand::rows(dy, width), Operand::transposed(cols, width));
+            matmul(sum, (out_channels, rows, width), lhs, rhs, accumulate, plan.parallelism);
+        });
+    };
+    let partial = |worker: usize| -> Vec<f32> {
         let mut sum = vec![0f32; out_channels * rows];
-        let mut cols = vec![0f32; rows * plane];
-        for n in group * per_group..((group + 1) * per_group).min(batch) {
-            im2col(&x[n * in_image..(n + 1) * in_image], g, &mut cols);
-            let dy = Operand::rows(&grad_y[n * out_channels * plane..(n + 1) * out_channels * plane], plane);
-            let accumulate = n > group * per_group;
-            matmul(
-                &mut sum,
-                (out_channels, rows, plane),
-                dy,
-                Operand::transposed(&cols, plane),
-                accumulate,
-                parallelism,
-            );
+        let images = worker * per_worker..((worker + 1) * per_worker).min(batch);
+        for first in images.clone().step_by(plan.group) {
+            add_group(first, plan.group.min(images.end - first), &mut sum, first > images.start);
         }
         sum
     };
-    let sums: Vec<Vec<f32>> =
-        if parallel { (0..groups).into_par_iter().map(partial).collect() } else { (0..groups).map(partial).collect() };
-    for (index, sum) in sums.into_iter().enumerate() {
-        if index == 0 {
-            grad_w = sum;
-        } else {
-            grad_w.iter_mut().zip(&sum).for_each(|(total, value)| *total += value);
-        }
+    let sums: Vec<Vec<f32>> = if plan.parallel {
+        (0..workers).into_par_iter().map(partial).collect()
+    } else {
+        (0..workers).map(partial).collect()
+    };
+
+    let mut sums = sums.into_iter();
+    let mut grad_w = sums.next().unwrap_or_default();
+    for sum in sums {
+        grad_w.iter_mut().zip(&sum).for_each(|(total, value)| *total += value);
     }
     grad_w
-}
-
-/// The columns of every image of a batch with one output position each:
-/// row `n` of the `[N, C·K²]` result is image `n`'s `[C·K², 1]` columns.
-fn batch_columns(x: &[f32], batch: usize, geometry: &Geometry, parallel: bool) -> Vec<f32> {
-    let in_image = x.len() / batch.max(1);
-    let rows = in_image / geometry.in_plane() * geometry.taps();
-    let mut cols = vec![0f32; batch * rows];
-    for_each_image(&mut cols, rows, parallel, |n, row| im2col(&x[n * in_image..(n + 1) * in_image], geometry, row));
-    cols
 }
 
 #[cfg(test)]
@@ -422,6 +591,21 @@ pub(super) mod reference {
         let iy = (oy * g.stride + ty).checked_sub(g.padding).filter(|&iy| iy < g.in_height)?;
         let ix = (ox * g.stride + tx).checked_sub(g.padding).filter(|&ix| ix < g.in_width)?;
         Some(iy * g.in_width + ix)
+    }
+
+    /// The `[C·K², L]` columns of one `[C, H_in, W_in]` image, entry by entry.
+    pub fn im2col(image: &[f32], g: &Geometry) -> Vec<f32> {
+        let channels = image.len() / g.in_plane();
+        let mut cols = vec![0f32; channels * g.taps() * g.out_plane()];
+        for (row, out) in cols.chunks_exact_mut(g.out_plane()).enumerate() {
+            let (c, ty, tx) = (row / g.taps(), row / g.kernel % g.kernel, row % g.kernel);
+            for (position, value) in out.iter_mut().enumerate() {
+                if let Some(i) = source(g, position / g.out_width, position % g.out_width, ty, tx) {
+                    *value = image[c * g.in_plane() + i];
+                }
+            }
+        }
+        cols
     }
 
     /// `y[n, m, oy, ox] = Σ W[m, c, ty, tx] · x[n, c, iy, ix]`, in f64.
@@ -478,14 +662,14 @@ mod tests {
     }
 
     /// A random convolution: geometry, batch, input and output channels.
-    /// Kernel 1 to 4, stride 1 or 2, padding below the kernel, inputs from
+    /// Kernel 1 to 4, stride 1 to 3, padding below the kernel, inputs from
     /// 1x1 to 9x9, batches of 1 to 3.
     fn random_case(rng: &mut ChaCha8Rng) -> (Geometry, usize, usize, usize) {
         loop {
             let kernel = rng.gen_range(1..=4);
             let padding = rng.gen_range(0..kernel.min(3));
             let (h, w) = (rng.gen_range(1..=9), rng.gen_range(1..=9));
-            if let Some(g) = Geometry::of_convolution(kernel, rng.gen_range(1..=2), padding, h, w) {
+            if let Some(g) = Geometry::of_convolution(kernel, rng.gen_range(1..=3), padding, h, w) {
                 return (g, rng.gen_range(1..=3), rng.gen_range(1..=4), rng.gen_range(1..=5));
             }
         }
@@ -524,18 +708,78 @@ mod tests {
         }
     }
 
-    /// col2im is the adjoint of im2col.
+    /// Batches that split into several groups of images, on pools of one to
+    /// three threads, give the reference's forward pass and adjoint
+    /// gradients.
     #[test]
-    fn col2im_is_adjoint_of_im2col() {
+    fn grouped_batches_match_reference() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let g = Geometry::of_convolution(4, 2, 1, 4, 6).unwrap();
+        let (batch, channels, out_channels) = (11, 3, 5);
+        let x = values(batch * channels * g.in_plane(), &mut rng);
+        let w = values(out_channels * channels * g.taps(), &mut rng);
+        let dy = values(batch * out_channels * g.out_plane(), &mut rng);
+        let slow = reference::forward(&x, &w, batch, channels, out_channels, &g);
+        let expected = dot(&slow, &dy);
+        for threads in 1..=3 {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let (fast, dx, dw) = pool.install(|| {
+                let fast = forward(&x, &w, batch, out_channels, &g);
+                (fast, input_grad(&dy, &w, batch, out_channels, &g), weight_grad(&x, &dy, batch, out_channels, &g))
+            });
+            assert_close(&fast, &slow, 1e-5, &format!("{threads} threads"));
+            assert!((dot(&dx, &x) - expected).abs() < 1e-4 * (1.0 + expected.abs()), "input gradient, {threads} threads");
+            assert!((dot(&dw, &w) - expected).abs() < 1e-4 * (1.0 + expected.abs()), "weight gradient, {threads} threads");
+        }
+    }
+
+    /// An image split into column phases, or the image itself for stride 1.
+    fn split(image: &[f32], g: &Geometry, channels: usize) -> Vec<f32> {
+        if g.stride == 1 {
+            return image.to_vec();
+        }
+        let mut phases = vec![0f32; channels * g.phase_plane()];
+        split_phases(image, g, &mut phases);
+        phases
+    }
+
+    /// im2col over column phases, written into a wider matrix, gives the
+    /// reference columns exactly and leaves the entries between rows alone.
+    #[test]
+    fn im2col_matches_reference() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         for _ in 0..CASES {
             let (g, _, channels, _) = random_case(&mut rng);
             let image = values(channels * g.in_plane(), &mut rng);
+            let row_stride = g.out_plane() + 3;
+            let mut cols = vec![7f32; channels * g.taps() * row_stride];
+            im2col(&split(&image, &g, channels), &g, &mut cols, row_stride);
+            let expected = reference::im2col(&image, &g);
+            for (row, want) in cols.chunks_exact(row_stride).zip(expected.chunks_exact(g.out_plane())) {
+                assert_eq!(&row[..g.out_plane()], want, "{g:?}");
+                assert!(row[g.out_plane()..].iter().all(|&v| v == 7.0), "{g:?}");
+            }
+        }
+    }
+
+    /// col2im followed by merging the phases is the adjoint of splitting
+    /// the phases followed by im2col.
+    #[test]
+    fn col2im_is_adjoint_of_im2col() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for _ in 0..CASES {
+            let (g, _, channels, _) = random_case(&mut rng);
+            let image = values(channels * g.in_plane(), &mut rng);
             let other = values(channels * g.taps() * g.out_plane(), &mut rng);
-            let mut cols = vec![0f32; other.len()];
-            im2col(&image, &g, &mut cols);
+            let cols = reference::im2col(&image, &g);
             let mut back = vec![0f32; image.len()];
-            col2im(&other, &g, &mut back);
+            if g.stride == 1 {
+                col2im(&other, &g, g.out_plane(), &mut back);
+            } else {
+                let mut phases = vec![0f32; channels * g.phase_plane()];
+                col2im(&other, &g, g.out_plane(), &mut phases);
+                merge_phases(&phases, &g, &mut back);
+            }
             assert!((dot(&cols, &other) - dot(&image, &back)).abs() < 1e-4, "{g:?}");
         }
     }
