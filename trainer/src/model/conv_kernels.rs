@@ -147,7 +147,9 @@ fn split_phases(image: &[f32], geometry: &Geometry, phases: &mut [f32]) {
     }
 }
 
-/// Adds phase-split rows back into an image: the adjoint of [`split_phases`].
+/// Writes phase-split rows back into an image: the inverse of
+/// [`split_phases`]. Every pixel comes from exactly one phase entry, so the
+/// image is written without being read.
 ///
 /// # Shapes
 /// `phases`: `[C, H_in, s, ⌈W_in / s⌉]` → `image`: `[C, H_in, W_in]`.
@@ -156,7 +158,7 @@ fn merge_phases(phases: &[f32], geometry: &Geometry, image: &mut [f32]) {
     for (row, split) in image.chunks_exact_mut(geometry.in_width).zip(phases.chunks_exact(stride * width)) {
         for (phase, run) in split.chunks_exact(width).enumerate() {
             let targets = row.get_mut(phase..).unwrap_or_default().iter_mut().step_by(stride);
-            targets.zip(run).for_each(|(pixel, &value)| *pixel += value);
+            targets.zip(run).for_each(|(pixel, &value)| *pixel = value);
         }
     }
 }
@@ -499,15 +501,15 @@ pub(super) fn input_grad(
             };
             let lhs = Operand::transposed(weight, rows);
             matmul(cols, (rows, width, out_channels), lhs, Operand::rows(dy, width), false, plan.parallelism);
-            // Zeroing here, on this thread, maps the fresh pages for writing
-            // before col2im reads them.
-            images.fill(0.0);
             for (j, image) in images.chunks_exact_mut(in_image).enumerate() {
                 if g.stride == 1 {
                     col2im(&cols[j * plane..], g, width, image);
                 } else {
                     phases.fill(0.0);
                     col2im(&cols[j * plane..], g, width, phases);
+                    // Writing without reading keeps a freshly mapped output
+                    // off the shared zero page, whose copy on first write
+                    // flushes the TLB of every core.
                     merge_phases(phases, g, image);
                 }
             }
@@ -763,7 +765,7 @@ mod tests {
     }
 
     /// col2im followed by merging the phases is the adjoint of splitting
-    /// the phases followed by im2col.
+    /// the phases followed by im2col, and merging undoes splitting.
     #[test]
     fn col2im_is_adjoint_of_im2col() {
         let mut rng = ChaCha8Rng::seed_from_u64(5);
@@ -779,6 +781,9 @@ mod tests {
                 let mut phases = vec![0f32; channels * g.phase_plane()];
                 col2im(&other, &g, g.out_plane(), &mut phases);
                 merge_phases(&phases, &g, &mut back);
+                let mut round_trip = vec![0f32; image.len()];
+                merge_phases(&split(&image, &g, channels), &g, &mut round_trip);
+                assert_eq!(round_trip, image, "{g:?}");
             }
             assert!((dot(&cols, &other) - dot(&image, &back)).abs() < 1e-4, "{g:?}");
         }
