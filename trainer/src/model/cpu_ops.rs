@@ -17,6 +17,9 @@ use std::sync::{Arc, Mutex};
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+/// Elements per parallel piece of the element-wise kernels.
+const CHUNK: usize = 1 << 14;
+
 /// Returns the contiguous f32 values of a CPU tensor.
 fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> candle_core::Result<&'a [f32]> {
     let values = storage.as_slice::<f32>()?;
@@ -245,7 +248,16 @@ impl CustomOp3 for BatchNormGrad {
             })
             .collect();
 
+        // Per channel, in f32 as PyTorch's vectorised CPU kernel applies them:
+        // dx = (dy - mean(dy) - (x - mean) · k) · invstd · gamma.
         let count = self.stats.count as f64;
+        let coefficients: Vec<[f32; 4]> = (0..channels)
+            .map(|c| {
+                let (sum, dot) = sums[c];
+                let k = dot * invstd[c] * invstd[c] / count;
+                [sum / count, mean[c], k, invstd[c] * f64::from(gamma[c])].map(|value| value as f32)
+            })
+            .collect();
         let mut packed = vec![0f32; x.len() + 2 * channels];
         let (grad_x, grad_params) = packed.split_at_mut(x.len());
         let image = (channels * plane).max(1);
@@ -254,14 +266,10 @@ impl CustomOp3 for BatchNormGrad {
             let rows =
                 out_image.chunks_exact_mut(plane).zip(image.chunks_exact(plane).zip(grad_image.chunks_exact(plane)));
             for (c, (out_row, (row, grad_row))) in rows.enumerate() {
-                let (sum, dot) = sums[c];
-                let k = dot * invstd[c] * invstd[c] / count;
-                let grad_mean = sum / count;
-                let scale = invstd[c] * f64::from(gamma[c]);
+                let [grad_mean, mean, k, scale] = coefficients[c];
                 for (out, (&v, &g)) in out_row.iter_mut().zip(row.iter().zip(grad_row)) {
-                    let g = f64::from(self.pre_activation_grad(c, v, g));
-                    let projection = (f64::from(v) - mean[c]) * k;
-                    *out = ((g - grad_mean - projection) * scale) as f32;
+                    let g = self.pre_activation_grad(c, v, g);
+                    *out = (g - grad_mean - (v - mean) * k) * scale;
                 }
             }
         });
@@ -285,7 +293,10 @@ impl CustomOp1 for LeakyRelu {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(storage, layout, self.name())?;
-        let y = x.iter().map(|&v| if v > 0.0 { v } else { v * self.slope }).collect();
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(y, x)| {
+            y.iter_mut().zip(x).for_each(|(out, &v)| *out = if v > 0.0 { v } else { v * self.slope });
+        });
         Ok((CpuStorage::F32(y), layout.shape().clone()))
     }
 
@@ -314,7 +325,12 @@ impl CustomOp2 for LeakyReluGrad {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(x, x_layout, self.name())?;
         let grad_y = contiguous_f32(grad_y, grad_y_layout, self.name())?;
-        let grad_x = x.iter().zip(grad_y).map(|(&v, &g)| if v > 0.0 { g } else { g * self.slope }).collect();
+        let mut grad_x = vec![0f32; x.len()];
+        grad_x.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK).zip(grad_y.par_chunks(CHUNK))).for_each(|(out, (x, g))| {
+            for (out, (&v, &g)) in out.iter_mut().zip(x.iter().zip(g)) {
+                *out = if v > 0.0 { g } else { g * self.slope };
+            }
+        });
         Ok((CpuStorage::F32(grad_x), x_layout.shape().clone()))
     }
 }
