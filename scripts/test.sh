@@ -12,11 +12,6 @@
 #   DCGAN_SKIP_DOCS=1    skip the `cargo doc` stage, which warns on broken
 #                        doc links but checks every dependency once more.
 #   DCGAN_BASE_PYTHON    interpreter that creates .venv (default: python3).
-#   DCGAN_AARCH64_TESTS=1  also run the runtime's unit tests for aarch64
-#                        under qemu-aarch64. Off by default: the test build
-#                        compiles the dev-dependencies (tract, candle through
-#                        dcgan-export) for aarch64, which costs about as much
-#                        CPU as the host build of the runtime's tests.
 #
 # The Raspberry Pi builds for glibc targets link with zig through
 # cargo-zigbuild (both pinned in scripts/requirements.txt, so they live in
@@ -313,16 +308,16 @@ build_armv7_core() {
         --bin dcgan-edge --target "$ARMV7.$MAX_GLIBC"
 }
 
+# Runs the runtime's unit tests for aarch64 under qemu-aarch64, with the
+# same features as the board build. `--cfg dcgan_unit_tests_only` leaves out
+# the dev-dependencies that only the integration tests use (see
+# runtime/Cargo.toml), so tract and candle are not compiled for aarch64.
 run_aarch64_core_tests() {
-    if [[ ${DCGAN_AARCH64_TESTS:-} != 1 ]]; then
-        log "DCGAN_AARCH64_TESTS is not 1: skipping the runtime's unit tests under qemu-aarch64"
-        return
-    fi
     aarch64_env
-    # NOTE: this links with the Debian cross compiler (glibc 2.36), not zig, so
-    # it rebuilds the aarch64 dependencies that the zig build left in the same
-    # target folder.
+    # NOTE: this links with the Debian cross compiler (glibc 2.36), not zig;
+    # qemu finds that glibc under /usr/aarch64-linux-gnu.
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+        CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="--cfg dcgan_unit_tests_only" \
         cargo test "${CARGO_LOCKED[@]}" -p dcgan-runtime --no-default-features --features std --lib \
         --target "$AARCH64"
 }
