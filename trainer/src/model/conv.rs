@@ -24,7 +24,7 @@ pub(super) fn conv2d(x: &Tensor, weight: &Tensor, stride: usize, padding: usize)
     let (_, _, height, width) = x.dims4()?;
     let (_, _, kernel, _) = weight.dims4()?;
     let geometry = convolution_geometry(kernel, stride, padding, height, width)?;
-    let op = Conv2d { geometry, input_grad: x.track_op() };
+    let op = Conv2d { geometry, input_grad: x.track_op(), weight_grad: weight.track_op() };
     x.contiguous()?.apply_op2(&weight.contiguous()?, op)
 }
 
@@ -51,7 +51,7 @@ pub(super) fn conv_transpose2d(
     };
     // The convolution that maps the output back onto the input.
     let geometry = convolution_geometry(kernel, stride, padding, out_height, out_width)?;
-    let op = ConvTranspose2d { geometry, input_grad: x.track_op() };
+    let op = ConvTranspose2d { geometry, input_grad: x.track_op(), weight_grad: weight.track_op() };
     x.contiguous()?.apply_op2(&weight.contiguous()?, op)
 }
 
@@ -100,6 +100,7 @@ fn check_channels(op: &str, channels: usize, weight: &[usize], geometry: &Geomet
 struct Conv2d {
     geometry: Geometry,
     input_grad: bool,
+    weight_grad: bool,
 }
 
 impl CustomOp2 for Conv2d {
@@ -138,8 +139,12 @@ impl CustomOp2 for Conv2d {
         } else {
             None
         };
-        let grad_w = x.apply_op2_no_bwd(&grad_y, &WeightGrad { geometry })?.reshape(weight.shape())?;
-        Ok((grad_x, Some(grad_w)))
+        let grad_w = if self.weight_grad {
+            Some(x.apply_op2_no_bwd(&grad_y, &WeightGrad { geometry })?.reshape(weight.shape())?)
+        } else {
+            None
+        };
+        Ok((grad_x, grad_w))
     }
 }
 
@@ -148,6 +153,7 @@ impl CustomOp2 for Conv2d {
 struct ConvTranspose2d {
     geometry: Geometry,
     input_grad: bool,
+    weight_grad: bool,
 }
 
 impl CustomOp2 for ConvTranspose2d {
@@ -185,8 +191,12 @@ impl CustomOp2 for ConvTranspose2d {
         let geometry = self.geometry;
         let grad_x = if self.input_grad { Some(grad_y.apply_op2_no_bwd(weight, &Forward { geometry })?) } else { None };
         // The weight gradient of the convolution from y to x: [C_in, C_out·K²].
-        let grad_w = grad_y.apply_op2_no_bwd(x, &WeightGrad { geometry })?.reshape(weight.shape())?;
-        Ok((grad_x, Some(grad_w)))
+        let grad_w = if self.weight_grad {
+            Some(grad_y.apply_op2_no_bwd(x, &WeightGrad { geometry })?.reshape(weight.shape())?)
+        } else {
+            None
+        };
+        Ok((grad_x, grad_w))
     }
 }
 
@@ -376,5 +386,24 @@ mod tests {
         let tracked = conv2d(x.as_tensor(), w.as_tensor(), 2, 1).unwrap().sum_all().unwrap().backward().unwrap();
         let diff = max_diff(grads.get(w.as_tensor()).unwrap(), tracked.get(w.as_tensor()).unwrap());
         assert_eq!(diff, 0.0);
+    }
+
+    /// A detached weight gets no gradient, and the input's gradient does
+    /// not change; for both convolutions.
+    #[test]
+    fn detached_weight_gets_no_gradient() {
+        type Conv = fn(&Tensor, &Tensor, usize, usize) -> candle_core::Result<Tensor>;
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let w = random((4, 3, 4, 4), &mut rng);
+        let frozen = w.as_tensor().detach();
+        let x = random((2, 3, 8, 8), &mut rng);
+        let x_transposed = random((2, 4, 3, 3), &mut rng);
+        for (op, x) in [(conv2d as Conv, &x), (conv_transpose2d as Conv, &x_transposed)] {
+            let grads = |weight: &Tensor| op(x.as_tensor(), weight, 2, 1).unwrap().sum_all().unwrap().backward().unwrap();
+            let (both, only_x) = (grads(w.as_tensor()), grads(&frozen));
+            assert!(only_x.get(&frozen).is_none());
+            assert!(both.get(w.as_tensor()).is_some());
+            assert_eq!(max_diff(only_x.get(x.as_tensor()).unwrap(), both.get(x.as_tensor()).unwrap()), 0.0);
+        }
     }
 }

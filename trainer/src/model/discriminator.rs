@@ -204,10 +204,26 @@ impl Discriminator {
     /// # Shapes
     /// `x`: `[N, nc, image_size, image_size]` → `[N]`.
     pub fn forward(&self, x: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
+        self.forward_with(x, mode, false)
+    }
+
+    /// [`Discriminator::forward`] for a loss that trains only what feeds
+    /// `x`, such as the generator's: the convolution weights enter detached,
+    /// so backpropagation skips their gradients, which that step would throw
+    /// away. BatchNorm behaves as in `forward`, running statistics included.
+    ///
+    /// # Shapes
+    /// `x`: `[N, nc, image_size, image_size]` → `[N]`.
+    pub fn forward_for_input_grad(&self, x: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
+        self.forward_with(x, mode, true)
+    }
+
+    fn forward_with(&self, x: &Tensor, mode: Mode, detach_weights: bool) -> candle_core::Result<Tensor> {
         let batch = x.dim(0)?;
         let mut x = x.clone();
         for layer in &self.layers {
-            x = super::conv::conv2d(&x, &layer.weight, layer.spec.stride, layer.spec.padding)?;
+            let weight = if detach_weights { layer.weight.as_tensor().detach() } else { layer.weight.as_tensor().clone() };
+            x = super::conv::conv2d(&x, &weight, layer.spec.stride, layer.spec.padding)?;
             x = match (&layer.batch_norm, layer.spec.leaky_relu) {
                 (Some(bn), true) => bn.forward_activated(&x, mode, LEAKY_RELU_SLOPE)?,
                 (Some(bn), false) => bn.forward(&x, mode)?,

@@ -46,7 +46,8 @@ pub fn train_step(state: &mut TrainingState, real: &Tensor, noise: &Tensor) -> c
     discriminator_optimizer.step(&discriminator_grads).map_err(adam_to_candle)?;
 
     // Generator: the updated discriminator's output on the fakes towards 1.
-    let fake_logits_after = discriminator.forward(&fake, Mode::Train)?;
+    // Only the generator learns here, so D's weight gradients are skipped.
+    let fake_logits_after = discriminator.forward_for_input_grad(&fake, Mode::Train)?;
     let loss_g = bce_with_logits_const(&fake_logits_after, REAL_LABEL)?;
     let generator_grads = loss_g.backward()?;
     generator_optimizer.step(&generator_grads).map_err(adam_to_candle)?;
