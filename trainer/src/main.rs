@@ -227,11 +227,11 @@ struct DemoArgs {
 }
 
 /// Asks glibc's allocator to keep freed memory in the process. A training
-/// step frees and allocates the same tensor sizes every iteration; with the
+/// step frees and allocates the same tensor sizes every iteration. With the
 /// default settings, blocks above the dynamic mmap threshold go back to the
 /// kernel each time and come back as fresh pages that fault in one by one.
 /// On the tutorial's model at batch 128 this cuts page faults from 2.1 to
-/// 0.6 million per six steps and the step time by 7 % (docs/benchmarks.md).
+/// 0.6 million in five steps and the step time by 7 % (docs/benchmarks.md).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn keep_freed_memory() {
     /// glibc's upper limit for the mmap threshold on 64-bit targets.
@@ -239,8 +239,8 @@ fn keep_freed_memory() {
     /// Free memory at the top of the heap kept before trimming.
     const TRIM_THRESHOLD: libc::c_int = 1 << 30;
 
-    // SAFETY: mallopt only changes allocator parameters; it runs before any
-    // other thread exists.
+    // SAFETY: mallopt only changes allocator parameters, and it runs before
+    // any other thread exists.
     let applied = unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 && libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
     };

@@ -98,15 +98,15 @@ impl Geometry {
         self.in_height * self.stride * self.phase_width()
     }
 
-    /// The input row that tap row `tap_y` reads for output row `oy`, or
-    /// `None` in the padding.
+    /// Returns the input row that tap row `tap_y` reads for output row `oy`,
+    /// or `None` in the padding.
     fn input_row(&self, oy: usize, tap_y: usize) -> Option<usize> {
         (oy * self.stride + tap_y).checked_sub(self.padding).filter(|&iy| iy < self.in_height)
     }
 
-    /// Where tap column `tap_x` of output column `first` reads in an image
-    /// split into column phases: the start of its phase run for `channel`
-    /// and input row `iy`, and the offset into that run. Later output
+    /// Locates what tap column `tap_x` of output column `first` reads in an
+    /// image split into column phases. Returns the start of its phase run
+    /// for `channel` and input row `iy`, and the offset into that run. Later output
     /// columns read the entries that follow. `first` must be a valid
     /// column of the tap.
     fn phase_run(&self, channel: usize, iy: usize, tap_x: usize, first: usize) -> (usize, usize) {
@@ -324,8 +324,8 @@ impl Plan {
     /// The plan for `batch` images with `plane` output positions each.
     fn new(batch: usize, plane: usize) -> Self {
         let threads = rayon::current_num_threads().max(1);
-        let wanted = GROUP_COLUMNS.div_ceil(plane.max(1));
-        let group = wanted.min(batch.div_ceil(threads)).max(1);
+        let images_needed = GROUP_COLUMNS.div_ceil(plane.max(1));
+        let group = images_needed.min(batch.div_ceil(threads)).max(1);
         let groups = batch.div_ceil(group);
         let (parallel, parallelism) = if threads == 1 {
             (false, Parallelism::None)
