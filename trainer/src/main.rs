@@ -300,7 +300,8 @@ fn new_run(args: &TrainArgs, stop: &AtomicBool) -> Result<(TrainSummary, Option<
 
     let (data, report) = load_images(data_dir, config.image_size, config.workers, config.strict)?;
     let mut observer = CliObserver::new();
-    let trained_from = data_dir.display().to_string();
+    // Stored absolute, so that a resume from another directory finds it.
+    let trained_from = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.clone()).display().to_string();
     let summary = dcgan_trainer::train(&config, &data, run_dir, &trained_from, &mut observer, stop)
         .with_context(|| format!("training into {} failed", run_dir.display()))?;
     observer.bar.finish_and_clear();
@@ -308,6 +309,9 @@ fn new_run(args: &TrainArgs, stop: &AtomicBool) -> Result<(TrainSummary, Option<
 }
 
 fn resume_run(args: &TrainArgs, run_dir: &Path, stop: &AtomicBool) -> Result<(TrainSummary, Option<LoadReport>)> {
+    if !run_dir.is_dir() {
+        bail!("cannot resume {}: no such folder; pass the --out folder of an earlier run", run_dir.display());
+    }
     if !checkpoint_path(run_dir).exists() {
         bail!(
             "cannot resume {}: it contains no {CHECKPOINT_FILE}; start a new run with --data DIR --out {} instead",
@@ -323,6 +327,11 @@ fn resume_run(args: &TrainArgs, run_dir: &Path, stop: &AtomicBool) -> Result<(Tr
         None if info.trained_from == "synthetic" => {
             bail!("{} was trained on synthetic faces: pass --data DIR to resume it on a folder", run_dir.display())
         }
+        None if !Path::new(&info.trained_from).is_dir() => bail!(
+            "{} was trained on {}, which is not a folder from the current directory: pass --data DIR to resume it",
+            run_dir.display(),
+            info.trained_from
+        ),
         None => PathBuf::from(&info.trained_from),
     };
 
@@ -421,7 +430,13 @@ impl TrainObserver for CliObserver {
             start.generator_parameters,
             start.discriminator_parameters
         ));
-        let batch_size = start.batch_size as f64;
+        if start.dataset_len < start.batch_size {
+            self.print(&format!(
+                "warning: the batch size {} is larger than the {} training images, so every batch holds all {} of them",
+                start.batch_size, start.dataset_len, start.dataset_len
+            ));
+        }
+        let batch_size = start.batch_size.min(start.dataset_len) as f64;
         let template =
             "{spinner} [{elapsed_precise}] [{bar:30}] {pos}/{len} it, {images_per_second} images/s, ETA {eta} {msg}";
         let style = style(template).with_key(

@@ -1,13 +1,17 @@
 //! `dcgan bench-train`: images per second of the full training step, beside
 //! PyTorch's when a Python with torch is at hand.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use dcgan_trainer::bench::{bench_train_step, pytorch_train_step, BenchConfig};
+use dcgan_trainer::TrainConfig;
+
+/// The interpreter tried when `--python` is not given.
+const DEFAULT_PYTHON: &str = "python3";
 
 #[derive(Args)]
 pub struct BenchTrainArgs {
-    /// Models to time, as NGF:NDF pairs [default: 64:64 (the tutorial's) and 16:16].
+    /// Models to time, as NGF:NDF pairs; 64:64 is the tutorial's model.
     #[arg(long, value_name = "NGF:NDF", value_delimiter = ',', default_values_t = ["64:64".to_owned(), "16:16".to_owned()])]
     models: Vec<String>,
 
@@ -27,9 +31,11 @@ pub struct BenchTrainArgs {
     #[arg(long, value_name = "DEVICE", default_value = "cpu")]
     device: String,
 
-    /// Python interpreter for the PyTorch side; skipped when it cannot import torch.
-    #[arg(long, value_name = "PYTHON", default_value = "python3")]
-    python: String,
+    /// Python interpreter with torch for the PyTorch side [default: python3,
+    /// skipped when it is missing or cannot import torch]. An interpreter
+    /// given here must import torch.
+    #[arg(long, value_name = "PYTHON")]
+    python: Option<String>,
 
     /// Time only the candle trainer.
     #[arg(long)]
@@ -37,18 +43,29 @@ pub struct BenchTrainArgs {
 }
 
 pub fn run(args: &BenchTrainArgs) -> Result<()> {
+    let models = args.models.iter().map(|model| parse_model(model)).collect::<Result<Vec<_>>>()?;
+    if let Some(&batch) = args.batches.iter().find(|&&batch| batch == 0) {
+        bail!("invalid batch size {batch}: use a value of at least 1");
+    }
+    if args.iterations == 0 {
+        bail!("invalid --iterations 0: time at least 1 step");
+    }
+    let python = args.python.as_deref().unwrap_or(DEFAULT_PYTHON);
     let threads = rayon::current_num_threads();
+    let size = TrainConfig::default().image_size;
+    let steps = if args.iterations == 1 { "step" } else { "steps" };
     println!(
-        "device {}, {threads} threads, median of {} steps after {} warm-up steps",
+        "{size}x{size} images, device {}, {threads} threads, median of {} {steps} after {} warm-up steps",
         args.device, args.iterations, args.warmup
     );
     println!(
         "{:>7} {:>5} | {:>9} {:>9} | {:>9} {:>9} | {:>6}",
         "ngf:ndf", "batch", "ms/step", "images/s", "torch ms", "images/s", "ratio"
     );
+
     let mut pytorch_available = !args.no_pytorch && args.device == "cpu";
-    for model in &args.models {
-        let (ngf, ndf) = parse_model(model)?;
+    let mut pytorch_version = None;
+    for (model, &(ngf, ndf)) in args.models.iter().zip(&models) {
         for &batch_size in &args.batches {
             let config = BenchConfig {
                 ngf,
@@ -60,20 +77,26 @@ pub fn run(args: &BenchTrainArgs) -> Result<()> {
             };
             let ours = bench_train_step(&config)
                 .with_context(|| format!("benchmark of model {model} at batch {batch_size}"))?;
-            let theirs = if pytorch_available { pytorch_train_step(&args.python, &config, threads)? } else { None };
+            let theirs = if pytorch_available { pytorch_train_step(python, &config, threads)? } else { None };
             if pytorch_available && theirs.is_none() {
-                println!("(PyTorch skipped: {} is missing or cannot import torch)", args.python);
+                if args.python.is_some() {
+                    bail!("{python} is missing or cannot import torch: pass a Python that has torch, or --no-pytorch");
+                }
+                println!("(PyTorch skipped: {python} is missing or cannot import torch; pass --python PATH)");
                 pytorch_available = false;
             }
             let ms = ours.median().as_secs_f64() * 1e3;
             match theirs {
-                Some(torch) => println!(
-                    "{model:>7} {batch_size:>5} | {ms:>9.1} {:>9.1} | {:>9.1} {:>9.1} | {:>5.2}x",
-                    ours.images_per_second(),
-                    torch.median_seconds * 1e3,
-                    torch.images_per_second,
-                    torch.images_per_second / ours.images_per_second()
-                ),
+                Some(torch) => {
+                    println!(
+                        "{model:>7} {batch_size:>5} | {ms:>9.1} {:>9.1} | {:>9.1} {:>9.1} | {:>5.2}x",
+                        ours.images_per_second(),
+                        torch.median_seconds * 1e3,
+                        torch.images_per_second,
+                        torch.images_per_second / ours.images_per_second()
+                    );
+                    pytorch_version = Some((torch.torch, torch.threads));
+                }
                 None => println!(
                     "{model:>7} {batch_size:>5} | {ms:>9.1} {:>9.1} | {:>9} {:>9} | {:>6}",
                     ours.images_per_second(),
@@ -83,6 +106,9 @@ pub fn run(args: &BenchTrainArgs) -> Result<()> {
                 ),
             }
         }
+    }
+    if let Some((version, torch_threads)) = pytorch_version {
+        println!("PyTorch {version}, {torch_threads} intra-op threads");
     }
     println!("ratio: PyTorch's images/s over dcgan's (below 1 means dcgan is faster)");
     Ok(())
