@@ -332,7 +332,11 @@ compare_board_png() {
     local host="target/debug/dcgan-edge" board="target/$target/debug/dcgan-edge"
 
     rm -rf "${CROSS_DIR:?}/x86_64" "${CROSS_DIR:?}/$name"
-    "$host" info --model "$CROSS_DIR/check.dcgw" | grep -q "core_precision = int8 weights and activations" \
+    # The output is captured first: `grep -q` stops reading at the first
+    # match, which would end the writer with SIGPIPE and fail the pipeline.
+    local info
+    info=$("$host" info --model "$CROSS_DIR/check.dcgw")
+    grep -q "core_precision = int8 weights and activations" <<<"$info" \
         || fail "$CROSS_DIR/check.dcgw does not run on the core's integer path, so this check would not cover it"
     "$host" generate --model "$CROSS_DIR/check.dcgw" --count 4 --seed 3 --out "$CROSS_DIR/x86_64" \
         --grid "$CROSS_DIR/x86_64.png"
@@ -381,7 +385,9 @@ check_board_glibc() {
     done
 
     local musl="target/aarch64-unknown-linux-musl/debug/dcgan-edge"
-    if readelf --dynamic "$musl" | grep -q 'NEEDED'; then
+    local dynamic
+    dynamic=$(readelf --dynamic "$musl")
+    if grep -q 'NEEDED' <<<"$dynamic"; then
         fail "$musl links shared libraries, but a musl build must be static: $(readelf --dynamic "$musl" | grep NEEDED)"
     fi
     log "$musl is statically linked (no shared libraries, no glibc)"

@@ -113,6 +113,29 @@ fn info_prints_shape_and_metadata() {
     assert!(printed.contains("trained_from = synthetic"), "{printed}");
 }
 
+/// Output into a pipe that is already closed ends the process without a
+/// panic message, as `dcgan-edge info ... | head -1` would.
+#[cfg(unix)]
+#[test]
+fn closed_pipe_ends_quietly() {
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let model = write_model(dir.path(), "generator.onnx", &weights(SMALL, 3));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dcgan-edge"))
+        .args(["info", "--model", model.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dcgan-edge starts");
+    drop(child.stdout.take());
+
+    let output = child.wait_with_output().unwrap();
+    let message = stderr(&output);
+    assert!(!message.contains("panicked"), "{message}");
+    assert!(!message.contains("failed printing"), "{message}");
+}
+
 #[test]
 fn missing_model_fails_with_its_path() {
     let dir = tempfile::tempdir().unwrap();

@@ -150,7 +150,23 @@ struct KioskArgs {
     retry: Duration,
 }
 
+/// Lets a closed pipe end the process quietly, as other Unix command-line
+/// tools do (`dcgan-edge info --model m.onnx | head -1`). Rust ignores
+/// SIGPIPE by default, so printing to a closed pipe would panic instead.
+#[cfg(unix)]
+fn restore_sigpipe() {
+    // SAFETY: this resets one signal to its default action before any other
+    // thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn restore_sigpipe() {}
+
 fn main() -> ExitCode {
+    restore_sigpipe();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let result = match Cli::parse().command {
         Command::Generate(args) => generate(&args),
