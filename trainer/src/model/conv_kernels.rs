@@ -98,6 +98,12 @@ impl Geometry {
         self.in_height * self.stride * self.phase_width()
     }
 
+    /// Splits a row index of the columns matrix into its channel and tap:
+    /// row `(c·K + ty)·K + tx` gives `(c, ty, tx)`.
+    fn row_tap(&self, row_index: usize) -> (usize, usize, usize) {
+        (row_index / self.taps(), row_index / self.kernel % self.kernel, row_index % self.kernel)
+    }
+
     /// Returns the input row that tap row `tap_y` reads for output row `oy`,
     /// or `None` in the padding.
     fn input_row(&self, oy: usize, tap_y: usize) -> Option<usize> {
@@ -131,7 +137,7 @@ fn valid_range(tap: usize, stride: usize, padding: usize, size: usize, out_size:
 }
 
 /// Splits every row of an image into its column phases for a strided
-/// convolution: phase `q` of a row holds the row's columns `q`, `q + s`,
+/// convolution: phase `q` of a row contains the row's columns `q`, `q + s`,
 /// `q + 2s`, and so on, so that each tap reads one contiguous run.
 ///
 /// # Shapes
@@ -166,8 +172,8 @@ fn merge_phases(phases: &[f32], geometry: &Geometry, image: &mut [f32]) {
 /// Writes the columns of one image: `cols[(c·K + ty)·K + tx, oy·W_out + ox]`
 /// is the input pixel that tap `(ty, tx)` of channel `c` reads for output
 /// position `(oy, ox)`, or 0 in the padding. The image comes split into
-/// column phases ([`split_phases`]; with stride 1 that is the image itself),
-/// so every run of an output row is one copy.
+/// column phases by [`split_phases`], or as it is for stride 1, so every run
+/// of an output row is one copy.
 ///
 /// Rows start `row_stride` entries apart, so an image's columns can fill
 /// one block of a wider matrix; entries between the rows are left alone.
@@ -181,8 +187,7 @@ pub(super) fn im2col(phases: &[f32], geometry: &Geometry, cols: &mut [f32], row_
     let rows = phases.len() / g.phase_plane() * g.taps();
     for row_index in 0..rows {
         let row = &mut cols[row_index * row_stride..][..plane];
-        let channel = row_index / g.taps();
-        let (tap_y, tap_x) = ((row_index / g.kernel) % g.kernel, row_index % g.kernel);
+        let (channel, tap_y, tap_x) = g.row_tap(row_index);
         let (first, end) = g.valid_columns(tap_x);
         for (oy, out_row) in row.chunks_exact_mut(g.out_width).enumerate() {
             match g.input_row(oy, tap_y) {
@@ -211,8 +216,7 @@ pub(super) fn col2im(cols: &[f32], geometry: &Geometry, row_stride: usize, phase
     let rows = phases.len() / g.phase_plane() * g.taps();
     for row_index in 0..rows {
         let row = &cols[row_index * row_stride..][..plane];
-        let channel = row_index / g.taps();
-        let (tap_y, tap_x) = ((row_index / g.kernel) % g.kernel, row_index % g.kernel);
+        let (channel, tap_y, tap_x) = g.row_tap(row_index);
         let (first, end) = g.valid_columns(tap_x);
         if first >= end {
             continue;
@@ -309,8 +313,8 @@ fn matmul(
 /// rows of the transposed product for several of gemm's register tiles.
 const GROUP_COLUMNS: usize = 256;
 
-/// How a kernel spends the thread pool on a batch: `group` consecutive
-/// images per matrix product, groups in parallel with single-threaded
+/// Division of a batch over the thread pool: `group` consecutive images per
+/// matrix product, groups in parallel with single-threaded
 /// products, or groups in turn with a parallel product when there are fewer
 /// groups than threads.
 #[derive(Clone, Copy, Debug)]
@@ -321,7 +325,7 @@ struct Plan {
 }
 
 impl Plan {
-    /// The plan for `batch` images with `plane` output positions each.
+    /// Chooses the plan for `batch` images with `plane` output positions each.
     fn new(batch: usize, plane: usize) -> Self {
         let threads = rayon::current_num_threads().max(1);
         let images_needed = GROUP_COLUMNS.div_ceil(plane.max(1));
@@ -345,8 +349,8 @@ thread_local! {
 }
 
 /// Runs `job` on three scratch buffers of the given lengths with unspecified
-/// contents: this thread's own, or fresh ones if a caller up the stack holds
-/// them.
+/// contents: this thread's own, or fresh ones if a caller up the stack has
+/// borrowed them.
 fn with_scratch<R>(lengths: [usize; 3], job: impl FnOnce(&mut [f32], &mut [f32], &mut [f32]) -> R) -> R {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buffers) => {
@@ -382,8 +386,8 @@ fn for_each_group(out: &mut [f32], per_image: usize, plan: Plan, job: impl Fn(us
 }
 
 /// Writes the columns of images `first..first + count` side by side into
-/// `cols`, a `[C·K², count·L]` matrix. `phases` holds one image split into
-/// column phases, and is empty for stride 1.
+/// `cols`, a `[C·K², count·L]` matrix. `phases` is scratch for one image
+/// split into column phases, and is empty for stride 1.
 fn group_columns(
     x: &[f32],
     in_image: usize,
@@ -415,11 +419,35 @@ fn phases_len(geometry: &Geometry, channels: usize) -> usize {
     }
 }
 
-/// The start of each `L`-long piece in both orders when `count` images in
-/// `[count, channels, L]` order form a `[channels, count·L]` matrix.
+/// Lists the start of each `L`-long piece in both orders when `count`
+/// images in `[count, channels, L]` order form a `[channels, count·L]`
+/// matrix.
 fn pieces(count: usize, channels: usize, plane: usize) -> impl Iterator<Item = (usize, usize)> {
     let width = count * plane;
     (0..count).flat_map(move |j| (0..channels).map(move |c| ((j * channels + c) * plane, c * width + j * plane)))
+}
+
+/// Floats of staging that a group of `count` images needs for its
+/// `[channels, count·L]` matrix: none for one image, whose block already is
+/// that matrix.
+fn staging_len((count, channels, plane): (usize, usize, usize)) -> usize {
+    if count == 1 {
+        0
+    } else {
+        channels * count * plane
+    }
+}
+
+/// Returns `count` images in `[count, channels, L]` order as a
+/// `[channels, count·L]` matrix: the images themselves when `count` is 1,
+/// else their copy in `staging`.
+fn as_matrix<'a>(images: &'a [f32], staging: &'a mut [f32], dims: (usize, usize, usize)) -> &'a [f32] {
+    if dims.0 == 1 {
+        images
+    } else {
+        gather(images, staging, dims);
+        staging
+    }
 }
 
 /// Copies `count` images from `[count, channels, L]` order into a
@@ -453,7 +481,7 @@ pub(super) fn forward(x: &[f32], weight: &[f32], batch: usize, out_channels: usi
     for_each_group(&mut y, out_channels * plane, plan, |first, out| {
         let count = out.len() / (out_channels * plane);
         let width = count * plane;
-        let staging = if count == 1 { 0 } else { out_channels * width };
+        let staging = staging_len((count, out_channels, plane));
         let phases = phases_len(g, rows / g.taps());
         with_scratch([rows * width, staging, phases], |cols, product, phases| {
             group_columns(x, in_image, g, (first, count), cols, phases);
@@ -490,15 +518,10 @@ pub(super) fn input_grad(
         let count = images.len() / in_image.max(1);
         let width = count * plane;
         let dy_images = &grad_y[first * out_channels * plane..(first + count) * out_channels * plane];
-        let staging = if count == 1 { 0 } else { out_channels * width };
+        let staging = staging_len((count, out_channels, plane));
         let phases = phases_len(g, rows / g.taps());
         with_scratch([rows * width, staging, phases], |cols, dy_matrix, phases| {
-            let dy = if count == 1 {
-                dy_images
-            } else {
-                gather(dy_images, dy_matrix, (count, out_channels, plane));
-                &*dy_matrix
-            };
+            let dy = as_matrix(dy_images, dy_matrix, (count, out_channels, plane));
             let lhs = Operand::transposed(weight, rows);
             matmul(cols, (rows, width, out_channels), lhs, Operand::rows(dy, width), false, plan.parallelism);
             for (j, image) in images.chunks_exact_mut(in_image).enumerate() {
@@ -545,16 +568,11 @@ pub(super) fn weight_grad(
     let add_group = |first: usize, count: usize, sum: &mut [f32], accumulate: bool| {
         let width = count * plane;
         let dy_images = &grad_y[first * out_channels * plane..(first + count) * out_channels * plane];
-        let staging = if count == 1 { 0 } else { out_channels * width };
+        let staging = staging_len((count, out_channels, plane));
         let phases = phases_len(g, rows / g.taps());
         with_scratch([rows * width, staging, phases], |cols, dy_matrix, phases| {
             group_columns(x, in_image, g, (first, count), cols, phases);
-            let dy = if count == 1 {
-                dy_images
-            } else {
-                gather(dy_images, dy_matrix, (count, out_channels, plane));
-                &*dy_matrix
-            };
+            let dy = as_matrix(dy_images, dy_matrix, (count, out_channels, plane));
             let (lhs, rhs) = (Operand::rows(dy, width), Operand::transposed(cols, width));
             matmul(sum, (out_channels, rows, width), lhs, rhs, accumulate, plan.parallelism);
         });
@@ -595,12 +613,13 @@ pub(super) mod reference {
         Some(iy * g.in_width + ix)
     }
 
-    /// The `[C·K², L]` columns of one `[C, H_in, W_in]` image, entry by entry.
+    /// Computes the `[C·K², L]` columns of one `[C, H_in, W_in]` image, entry
+    /// by entry.
     pub fn im2col(image: &[f32], g: &Geometry) -> Vec<f32> {
         let channels = image.len() / g.in_plane();
         let mut cols = vec![0f32; channels * g.taps() * g.out_plane()];
         for (row, out) in cols.chunks_exact_mut(g.out_plane()).enumerate() {
-            let (c, ty, tx) = (row / g.taps(), row / g.kernel % g.kernel, row % g.kernel);
+            let (c, ty, tx) = g.row_tap(row);
             for (position, value) in out.iter_mut().enumerate() {
                 if let Some(i) = source(g, position / g.out_width, position % g.out_width, ty, tx) {
                     *value = image[c * g.in_plane() + i];
@@ -735,7 +754,7 @@ mod tests {
         }
     }
 
-    /// An image split into column phases, or the image itself for stride 1.
+    /// Splits an image into column phases, or copies it for stride 1.
     fn split(image: &[f32], g: &Geometry, channels: usize) -> Vec<f32> {
         if g.stride == 1 {
             return image.to_vec();
