@@ -241,9 +241,9 @@ fn keep_freed_memory() {
 
     // SAFETY: mallopt only changes allocator parameters, and it runs before
     // any other thread exists.
-    let applied = unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 && libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
-    };
+    let mmap_set = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) } == 1;
+    // SAFETY: as above.
+    let applied = mmap_set && unsafe { libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD) } == 1;
     if !applied {
         log::debug!("glibc did not accept the allocator settings; keeping its defaults");
     }

@@ -399,7 +399,10 @@ mod tests {
         let x = random((2, 3, 8, 8), &mut rng);
         let x_transposed = random((2, 4, 3, 3), &mut rng);
         for (op, x) in [(conv2d as Conv, &x), (conv_transpose2d as Conv, &x_transposed)] {
-            let grads = |weight: &Tensor| op(x.as_tensor(), weight, 2, 1).unwrap().sum_all().unwrap().backward().unwrap();
+            let grads = |weight: &Tensor| {
+                let y = op(x.as_tensor(), weight, 2, 1).unwrap();
+                y.sum_all().unwrap().backward().unwrap()
+            };
             let (both, only_x) = (grads(w.as_tensor()), grads(&frozen));
             assert!(only_x.get(&frozen).is_none());
             assert!(both.get(w.as_tensor()).is_some());

@@ -749,8 +749,9 @@ mod tests {
                 (fast, input_grad(&dy, &w, batch, out_channels, &g), weight_grad(&x, &dy, batch, out_channels, &g))
             });
             assert_close(&fast, &slow, 1e-5, &format!("{threads} threads"));
-            assert!((dot(&dx, &x) - expected).abs() < 1e-4 * (1.0 + expected.abs()), "input gradient, {threads} threads");
-            assert!((dot(&dw, &w) - expected).abs() < 1e-4 * (1.0 + expected.abs()), "weight gradient, {threads} threads");
+            let tolerance = 1e-4 * (1.0 + expected.abs());
+            assert!((dot(&dx, &x) - expected).abs() < tolerance, "input gradient, {threads} threads");
+            assert!((dot(&dw, &w) - expected).abs() < tolerance, "weight gradient, {threads} threads");
         }
     }
 

@@ -326,7 +326,8 @@ impl CustomOp2 for LeakyReluGrad {
         let x = contiguous_f32(x, x_layout, self.name())?;
         let grad_y = contiguous_f32(grad_y, grad_y_layout, self.name())?;
         let mut grad_x = vec![0f32; x.len()];
-        grad_x.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK).zip(grad_y.par_chunks(CHUNK))).for_each(|(out, (x, g))| {
+        let pieces = grad_x.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK).zip(grad_y.par_chunks(CHUNK)));
+        pieces.for_each(|(out, (x, g))| {
             for (out, (&v, &g)) in out.iter_mut().zip(x.iter().zip(g)) {
                 *out = if v > 0.0 { g } else { g * self.slope };
             }

@@ -222,7 +222,8 @@ impl Discriminator {
         let batch = x.dim(0)?;
         let mut x = x.clone();
         for layer in &self.layers {
-            let weight = if detach_weights { layer.weight.as_tensor().detach() } else { layer.weight.as_tensor().clone() };
+            let weight = layer.weight.as_tensor();
+            let weight = if detach_weights { weight.detach() } else { weight.clone() };
             x = super::conv::conv2d(&x, &weight, layer.spec.stride, layer.spec.padding)?;
             x = match (&layer.batch_norm, layer.spec.leaky_relu) {
                 (Some(bn), true) => bn.forward_activated(&x, mode, LEAKY_RELU_SLOPE)?,
