@@ -146,6 +146,11 @@ fn valid_range(tap: usize, stride: usize, padding: usize, size: usize, out_size:
 fn split_phases(image: &[f32], geometry: &Geometry, phases: &mut [f32]) {
     let (stride, width) = (geometry.stride, geometry.phase_width());
     for (row, out) in image.chunks_exact(geometry.in_width).zip(phases.chunks_exact_mut(stride * width)) {
+        if stride == 2 {
+            let (even, odd) = out.split_at_mut(width);
+            deinterleave(row, even, odd);
+            continue;
+        }
         for (phase, run) in out.chunks_exact_mut(width).enumerate() {
             let source = row.get(phase..).unwrap_or_default().iter().step_by(stride);
             run.iter_mut().zip(source).for_each(|(slot, &value)| *slot = value);
@@ -162,10 +167,40 @@ fn split_phases(image: &[f32], geometry: &Geometry, phases: &mut [f32]) {
 fn merge_phases(phases: &[f32], geometry: &Geometry, image: &mut [f32]) {
     let (stride, width) = (geometry.stride, geometry.phase_width());
     for (row, split) in image.chunks_exact_mut(geometry.in_width).zip(phases.chunks_exact(stride * width)) {
+        if stride == 2 {
+            let (even, odd) = split.split_at(width);
+            interleave(even, odd, row);
+            continue;
+        }
         for (phase, run) in split.chunks_exact(width).enumerate() {
             let targets = row.get_mut(phase..).unwrap_or_default().iter_mut().step_by(stride);
             targets.zip(run).for_each(|(pixel, &value)| *pixel = value);
         }
+    }
+}
+
+/// Stride 2 of [`split_phases`] for one row: pairs of pixels go to `even`
+/// and `odd`, a form the compiler turns into vector shuffles. A row of odd
+/// width ends with one more even pixel.
+fn deinterleave(row: &[f32], even: &mut [f32], odd: &mut [f32]) {
+    let pairs = row.chunks_exact(2);
+    if let [last] = pairs.remainder() {
+        even[row.len() / 2] = *last;
+    }
+    for (pair, (even, odd)) in pairs.zip(even.iter_mut().zip(odd.iter_mut())) {
+        (*even, *odd) = (pair[0], pair[1]);
+    }
+}
+
+/// Stride 2 of [`merge_phases`] for one row: the inverse of [`deinterleave`].
+fn interleave(even: &[f32], odd: &[f32], row: &mut [f32]) {
+    let width = row.len();
+    let mut pairs = row.chunks_exact_mut(2);
+    for (pair, (&even, &odd)) in pairs.by_ref().zip(even.iter().zip(odd)) {
+        (pair[0], pair[1]) = (even, odd);
+    }
+    if let [last] = pairs.into_remainder() {
+        *last = even[width / 2];
     }
 }
 
