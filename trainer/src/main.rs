@@ -239,8 +239,7 @@ fn keep_freed_memory() {
     const TRIM_THRESHOLD: libc::c_int = 1 << 30;
 
     // SAFETY: mallopt only changes allocator parameters, and it runs before
-    // any other thread exists. An mmap limit of 0 serves every block from
-    // the heap; blocks larger than a thread heap can hold are still mapped.
+    // any other thread exists. An mmap limit of 0 serves blocks from the heap.
     let mmap_off = unsafe { libc::mallopt(libc::M_MMAP_MAX, 0) } == 1;
     // SAFETY: as above.
     let applied = mmap_off && unsafe { libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD) } == 1;

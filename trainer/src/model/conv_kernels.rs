@@ -179,9 +179,9 @@ fn merge_phases(phases: &[f32], geometry: &Geometry, image: &mut [f32]) {
     }
 }
 
-/// Stride 2 of [`split_phases`] for one row: pairs of pixels go to `even`
-/// and `odd`, a form the compiler turns into vector shuffles. A row of odd
-/// width ends with one more even pixel.
+/// Splits one row into its two phases for stride 2, as [`split_phases`]
+/// does: pairs of pixels go to `even` and `odd`, a form the compiler turns
+/// into vector shuffles. A row of odd width ends with one more even pixel.
 fn deinterleave(row: &[f32], even: &mut [f32], odd: &mut [f32]) {
     let pairs = row.chunks_exact(2);
     if let [last] = pairs.remainder() {
@@ -192,7 +192,8 @@ fn deinterleave(row: &[f32], even: &mut [f32], odd: &mut [f32]) {
     }
 }
 
-/// Stride 2 of [`merge_phases`] for one row: the inverse of [`deinterleave`].
+/// Merges the two phases of one row for stride 2: the inverse of
+/// [`deinterleave`].
 fn interleave(even: &[f32], odd: &[f32], row: &mut [f32]) {
     let width = row.len();
     let mut pairs = row.chunks_exact_mut(2);

@@ -82,14 +82,14 @@ impl BatchStats {
 /// fixed order, so a sum does not depend on the thread count.
 const LANES: usize = 8;
 
-/// `Σ term(v)` over `values`, in f64.
+/// Returns `Σ term(v)` over `values`, in f64.
 #[inline(always)]
 fn lane_sum(values: &[f32], term: impl Fn(f64) -> f64) -> f64 {
     lane_sums(values, values, |v, _| (term(f64::from(v)), 0.0)).0
 }
 
-/// `(Σ first, Σ second)` of `term(a[i], b[i])` over two equally long
-/// slices, in f64.
+/// Returns `(Σ first, Σ second)` of `term(a[i], b[i])` over two equally
+/// long slices, in f64.
 #[inline(always)]
 fn lane_sums(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> (f64, f64)) -> (f64, f64) {
     debug_assert_eq!(a.len(), b.len());
@@ -111,8 +111,8 @@ fn lane_sums(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> (f64, f64)) -> (f6
     (first.iter().sum(), second.iter().sum())
 }
 
-/// `z` for `z > 0`, else `slope · z`: ReLU for slope 0, LeakyReLU otherwise,
-/// and the identity for slope 1.
+/// Returns `z` for `z > 0`, else `slope · z`: ReLU for slope 0, LeakyReLU
+/// otherwise, and the identity for slope 1.
 #[inline(always)]
 fn activate(z: f32, slope: f32) -> f32 {
     if z > 0.0 {
@@ -160,21 +160,22 @@ macro_rules! simd_kernel {
 }
 
 simd_kernel! {
-    /// `Σ v` over a row, in f64.
+    /// Returns `Σ v` over a row, in f64.
     fn sum_row(row: &[f32]) -> f64 {
         lane_sum(row, |v| v)
     }
 }
 
 simd_kernel! {
-    /// `Σ (v - mean)²` over a row, in f64.
+    /// Returns `Σ (v - mean)²` over a row, in f64.
     fn squared_deviation_row(row: &[f32], mean: f64) -> f64 {
         lane_sum(row, |v| (v - mean) * (v - mean))
     }
 }
 
 simd_kernel! {
-    /// `y = activate(v · scale + shift)` over a row, with `fold = (scale, shift)`.
+    /// Writes `y = activate(v · scale + shift)` over a row, with
+    /// `fold = (scale, shift)`.
     fn normalize_row(y: &mut [f32], x: &[f32], fold: (f32, f32), slope: f32) {
         let (scale, shift) = fold;
         y.iter_mut().zip(x).for_each(|(out, &v)| *out = activate(v * scale + shift, slope));
@@ -182,7 +183,7 @@ simd_kernel! {
 }
 
 simd_kernel! {
-    /// `(Σ g, Σ (v - mean) · g)` over a row in f64, where `g` is `dy` through
+    /// Returns `(Σ g, Σ (v - mean) · g)` over a row in f64, where `g` is `dy` through
     /// the activation at the pre-activation `v · scale + shift` and
     /// `fold = (scale, shift)`.
     fn grad_sums_row(x: &[f32], grad_y: &[f32], fold: (f32, f32), slope: f32, mean: f64) -> (f64, f64) {
@@ -195,7 +196,7 @@ simd_kernel! {
 }
 
 simd_kernel! {
-    /// BatchNorm's input gradient over a row:
+    /// Writes BatchNorm's input gradient over a row:
     /// `dx = (g - grad_mean - (v - mean) · k) · gain`, with `g` as in
     /// [`grad_sums_row`] and `[grad_mean, mean, k, gain]` from `coefficients`.
     fn grad_input_row(
@@ -216,14 +217,14 @@ simd_kernel! {
 }
 
 simd_kernel! {
-    /// `y = activate(x)` over a piece.
+    /// Writes `y = activate(x)` over a piece.
     fn activate_piece(y: &mut [f32], x: &[f32], slope: f32) {
         y.iter_mut().zip(x).for_each(|(out, &v)| *out = activate(v, slope));
     }
 }
 
 simd_kernel! {
-    /// `dx = dy` through [`activate`] at `x`, over a piece.
+    /// Writes `dx`, which is `dy` through [`activate`] at `x`, over a piece.
     fn activate_grad_piece(grad_x: &mut [f32], x: &[f32], grad_y: &[f32], slope: f32) {
         for (out, (&v, &g)) in grad_x.iter_mut().zip(x.iter().zip(grad_y)) {
             *out = activate_grad(v, g, slope);
