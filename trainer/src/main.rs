@@ -232,14 +232,16 @@ struct DemoArgs {
 /// when freed, so every step maps them again as fresh pages that fault in
 /// one by one. With all blocks served from the heap and freed memory kept,
 /// five steps of the tutorial's model at batch 128 take 0.24 million page
-/// faults, against 2.1 million with the defaults (docs/benchmarks.md).
+/// faults. They take 0.60 million with the largest mmap threshold glibc
+/// accepts (32 MiB), and 2.1 million with its defaults (docs/benchmarks.md).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn keep_freed_memory() {
     /// Free memory at the top of the heap kept before trimming.
     const TRIM_THRESHOLD: libc::c_int = 1 << 30;
 
     // SAFETY: mallopt only changes allocator parameters, and it runs before
-    // any other thread exists. An mmap limit of 0 serves blocks from the heap.
+    // any other thread exists. An mmap limit of 0 serves blocks from the
+    // heap. Only a block too large for a worker thread's heap is still mapped.
     let mmap_off = unsafe { libc::mallopt(libc::M_MMAP_MAX, 0) } == 1;
     // SAFETY: as above.
     let applied = mmap_off && unsafe { libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD) } == 1;

@@ -56,6 +56,23 @@ fn train_help_lists_units_and_defaults() {
 }
 
 #[test]
+fn bench_train_takes_comma_lists() {
+    let help = text(&dcgan(&["bench-train", "--help"]));
+    assert!(help.contains("[default: 64:64,16:16]"), "{help}");
+    assert!(help.contains("[default: 32,128]"), "{help}");
+
+    let args = ["bench-train", "--models", "4:4,2:2", "--batches", "2", "--warmup", "1", "--iterations", "1"];
+    let output = dcgan(&[&args[..], &["--no-pytorch"]].concat());
+    let report = text(&output);
+    assert!(output.status.success(), "{report}");
+    assert!(report.contains("median of 1 step after 1 warm-up step\n"), "{report}");
+    assert!(report.contains("    4:4     2 |"), "{report}");
+    assert!(report.contains("    2:2     2 |"), "{report}");
+    // Without PyTorch there is no ratio to explain.
+    assert!(!report.contains("ratio:"), "{report}");
+}
+
+#[test]
 fn resume_rejects_hyperparameters() {
     let output = dcgan(&["train", "--resume", "run", "--epochs", "3"]);
     assert_eq!(output.status.code(), Some(2));

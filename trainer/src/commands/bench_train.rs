@@ -11,12 +11,13 @@ const DEFAULT_PYTHON: &str = "python3";
 
 #[derive(Args)]
 pub struct BenchTrainArgs {
-    /// Models to time, as NGF:NDF pairs; 64:64 is the tutorial's model.
-    #[arg(long, value_name = "NGF:NDF", value_delimiter = ',', default_values_t = ["64:64".to_owned(), "16:16".to_owned()])]
+    /// Models to time, as comma-separated NGF:NDF pairs. 64:64 is the
+    /// tutorial's model.
+    #[arg(long, value_name = "NGF:NDF,...", value_delimiter = ',', default_value = "64:64,16:16")]
     models: Vec<String>,
 
-    /// Batch sizes to time.
-    #[arg(long, value_name = "N", value_delimiter = ',', default_values_t = [32usize, 128])]
+    /// Batch sizes to time, comma-separated.
+    #[arg(long, value_name = "N,...", value_delimiter = ',', default_value = "32,128")]
     batches: Vec<usize>,
 
     /// Untimed steps before the timed ones.
@@ -54,8 +55,9 @@ pub fn run(args: &BenchTrainArgs) -> Result<()> {
     let threads = rayon::current_num_threads();
     let size = TrainConfig::default().image_size;
     let steps = if args.iterations == 1 { "step" } else { "steps" };
+    let warmups = if args.warmup == 1 { "step" } else { "steps" };
     println!(
-        "{size}x{size} images, device {}, {threads} threads, median of {} {steps} after {} warm-up steps",
+        "{size}x{size} images, device {}, {threads} threads, median of {} {steps} after {} warm-up {warmups}",
         args.device, args.iterations, args.warmup
     );
     println!(
@@ -109,8 +111,8 @@ pub fn run(args: &BenchTrainArgs) -> Result<()> {
     }
     if let Some((version, torch_threads)) = pytorch_version {
         println!("PyTorch {version}, {torch_threads} intra-op threads");
+        println!("ratio: PyTorch's images/s over dcgan's (below 1 means dcgan is faster)");
     }
-    println!("ratio: PyTorch's images/s over dcgan's (below 1 means dcgan is faster)");
     Ok(())
 }
 
