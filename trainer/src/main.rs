@@ -239,9 +239,10 @@ fn keep_freed_memory() {
     /// Free memory at the top of the heap kept before trimming.
     const TRIM_THRESHOLD: libc::c_int = 1 << 30;
 
+    // An mmap limit of 0 serves blocks from the heap. Only a block too large
+    // for a worker thread's heap is still mapped.
     // SAFETY: mallopt only changes allocator parameters, and it runs before
-    // any other thread exists. An mmap limit of 0 serves blocks from the
-    // heap. Only a block too large for a worker thread's heap is still mapped.
+    // any other thread exists.
     let mmap_off = unsafe { libc::mallopt(libc::M_MMAP_MAX, 0) } == 1;
     // SAFETY: as above.
     let applied = mmap_off && unsafe { libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD) } == 1;

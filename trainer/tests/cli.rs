@@ -61,8 +61,18 @@ fn bench_train_takes_comma_lists() {
     assert!(help.contains("[default: 64:64,16:16]"), "{help}");
     assert!(help.contains("[default: 32,128]"), "{help}");
 
-    let args = ["bench-train", "--models", "4:4,2:2", "--batches", "2", "--warmup", "1", "--iterations", "1"];
-    let output = dcgan(&[&args[..], &["--no-pytorch"]].concat());
+    let output = dcgan(&[
+        "bench-train",
+        "--models",
+        "4:4,2:2",
+        "--batches",
+        "2",
+        "--warmup",
+        "1",
+        "--iterations",
+        "1",
+        "--no-pytorch",
+    ]);
     let report = text(&output);
     assert!(output.status.success(), "{report}");
     assert!(report.contains("median of 1 step after 1 warm-up step\n"), "{report}");

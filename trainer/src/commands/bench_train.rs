@@ -54,11 +54,11 @@ pub fn run(args: &BenchTrainArgs) -> Result<()> {
     let python = args.python.as_deref().unwrap_or(DEFAULT_PYTHON);
     let threads = rayon::current_num_threads();
     let size = TrainConfig::default().image_size;
-    let steps = if args.iterations == 1 { "step" } else { "steps" };
-    let warmups = if args.warmup == 1 { "step" } else { "steps" };
     println!(
-        "{size}x{size} images, device {}, {threads} threads, median of {} {steps} after {} warm-up {warmups}",
-        args.device, args.iterations, args.warmup
+        "{size}x{size} images, device {}, {threads} threads, median of {} after {}",
+        args.device,
+        count_of(args.iterations, "step"),
+        count_of(args.warmup, "warm-up step")
     );
     println!(
         "{:>7} {:>5} | {:>9} {:>9} | {:>9} {:>9} | {:>6}",
@@ -114,6 +114,15 @@ pub fn run(args: &BenchTrainArgs) -> Result<()> {
         println!("ratio: PyTorch's images/s over dcgan's (below 1 means dcgan is faster)");
     }
     Ok(())
+}
+
+/// Formats a count with its noun, as in "1 step" or "5 steps".
+fn count_of(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
 }
 
 fn parse_model(text: &str) -> Result<(usize, usize)> {

@@ -183,8 +183,8 @@ simd_kernel! {
 }
 
 simd_kernel! {
-    /// Returns `(Σ g, Σ (v - mean) · g)` over a row in f64, where `g` is `dy` through
-    /// the activation at the pre-activation `v · scale + shift` and
+    /// Returns `(Σ g, Σ (v - mean) · g)` over a row, in f64. `g` is `dy`
+    /// through the activation at the pre-activation `v · scale + shift`, with
     /// `fold = (scale, shift)`.
     fn grad_sums_row(x: &[f32], grad_y: &[f32], fold: (f32, f32), slope: f32, mean: f64) -> (f64, f64) {
         let (scale, shift) = fold;
