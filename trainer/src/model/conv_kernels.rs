@@ -14,10 +14,15 @@
 //! runs the other way, so it uses the same three kernels with the roles of
 //! the two images swapped.
 //!
+//! When the kernel covers the whole unpadded input, as in the
+//! discriminator's last layer and the generator's first, the columns are
+//! the images themselves, so each kernel is one matrix product over the
+//! whole batch with no im2col.
+//!
 //! Images are independent, so the kernels cut the batch into groups of
 //! consecutive images and spread the groups over the rayon thread pool. A
 //! group's columns sit side by side in one `[C·K², G·L]` matrix, so that a
-//! layer with few output positions per image (`L` = 16 or 1 in the DCGAN)
+//! layer with few output positions per image (`L` = 16 in the DCGAN)
 //! still gives the matrix multiplication enough columns to fill whole
 //! register tiles. The weight gradient sums per-thread partial sums in a
 //! fixed order, which keeps results deterministic for a given thread count.
@@ -71,6 +76,13 @@ impl Geometry {
             out_height: out(in_height)?,
             out_width: out(in_width)?,
         })
+    }
+
+    /// Returns whether the kernel covers the whole unpadded input. Such a
+    /// convolution has one output position, and its columns are the image
+    /// itself.
+    fn is_dense(&self) -> bool {
+        self.padding == 0 && self.kernel == self.in_height && self.kernel == self.in_width
     }
 
     /// Input pixels per channel.
@@ -510,6 +522,9 @@ pub(super) fn forward(x: &[f32], weight: &[f32], batch: usize, out_channels: usi
     let g = geometry;
     let in_image = x.len() / batch.max(1);
     let rows = weight.len() / out_channels.max(1);
+    if g.is_dense() {
+        return dense_forward(x, weight, batch, out_channels);
+    }
     let plane = g.out_plane();
     let mut y = vec![0f32; batch * out_channels * plane];
     let plan = Plan::new(batch, plane);
@@ -545,6 +560,9 @@ pub(super) fn input_grad(
 ) -> Vec<f32> {
     let g = geometry;
     let rows = weight.len() / out_channels.max(1);
+    if g.is_dense() {
+        return dense_input_grad(grad_y, weight, batch, out_channels);
+    }
     let plane = g.out_plane();
     let in_image = rows / g.taps() * g.in_plane();
     let mut x = vec![0f32; batch * in_image];
@@ -591,6 +609,9 @@ pub(super) fn weight_grad(
     let g = geometry;
     let in_image = x.len() / batch.max(1);
     let rows = in_image / g.in_plane() * g.taps();
+    if g.is_dense() {
+        return dense_weight_grad(x, grad_y, batch, out_channels, rows);
+    }
     let plane = g.out_plane();
     if batch == 0 {
         return vec![0f32; out_channels * rows];
@@ -632,6 +653,52 @@ pub(super) fn weight_grad(
     for sum in sums {
         grad_w.iter_mut().zip(&sum).for_each(|(total, value)| *total += value);
     }
+    grad_w
+}
+
+/// Parallelism of one matrix product over the whole thread pool.
+fn pool_parallelism() -> Parallelism {
+    match rayon::current_num_threads() {
+        0 | 1 => Parallelism::None,
+        threads => Parallelism::Rayon(threads),
+    }
+}
+
+/// Computes [`forward`] for a kernel that covers the whole input as one
+/// product of the batch with the weight, `y = X · Wᵀ`.
+///
+/// # Shapes
+/// `x`: `[N, C·K²]`, `weight`: `[M, C·K²]` → `[N, M]`.
+fn dense_forward(x: &[f32], weight: &[f32], batch: usize, out_channels: usize) -> Vec<f32> {
+    let rows = weight.len() / out_channels.max(1);
+    let mut y = vec![0f32; batch * out_channels];
+    let (lhs, rhs) = (Operand::rows(x, rows), Operand::transposed(weight, rows));
+    matmul(&mut y, (batch, out_channels, rows), lhs, rhs, false, pool_parallelism());
+    y
+}
+
+/// Computes [`input_grad`] for a kernel that covers the whole input as
+/// `dX = dY · W`.
+///
+/// # Shapes
+/// `grad_y`: `[N, M]`, `weight`: `[M, C·K²]` → `[N, C·K²]`.
+fn dense_input_grad(grad_y: &[f32], weight: &[f32], batch: usize, out_channels: usize) -> Vec<f32> {
+    let rows = weight.len() / out_channels.max(1);
+    let mut x = vec![0f32; batch * rows];
+    let (lhs, rhs) = (Operand::rows(grad_y, out_channels), Operand::rows(weight, rows));
+    matmul(&mut x, (batch, rows, out_channels), lhs, rhs, false, pool_parallelism());
+    x
+}
+
+/// Computes [`weight_grad`] for a kernel that covers the whole input as
+/// `dW = dYᵀ · X`.
+///
+/// # Shapes
+/// `x`: `[N, C·K²]`, `grad_y`: `[N, M]` → `[M, C·K²]`.
+fn dense_weight_grad(x: &[f32], grad_y: &[f32], batch: usize, out_channels: usize, rows: usize) -> Vec<f32> {
+    let mut grad_w = vec![0f32; out_channels * rows];
+    let (lhs, rhs) = (Operand::transposed(grad_y, out_channels), Operand::rows(x, rows));
+    matmul(&mut grad_w, (out_channels, rows, batch), lhs, rhs, false, pool_parallelism());
     grad_w
 }
 
@@ -788,6 +855,37 @@ mod tests {
             let tolerance = 1e-4 * (1.0 + expected.abs());
             assert!((dot(&dx, &x) - expected).abs() < tolerance, "input gradient, {threads} threads");
             assert!((dot(&dw, &w) - expected).abs() < tolerance, "weight gradient, {threads} threads");
+        }
+    }
+
+    /// Kernels that cover the whole input, as in the discriminator's last
+    /// layer and the generator's first, give the reference's forward pass
+    /// and adjoint gradients on pools of one to three threads.
+    #[test]
+    fn dense_layers_match_reference() {
+        let mut rng = ChaCha8Rng::seed_from_u64(6);
+        // (kernel, stride, batch, input channels, output channels)
+        let cases = [(4, 1, 5, 7, 1), (4, 2, 3, 6, 9), (1, 1, 4, 3, 2), (3, 3, 1, 2, 5)];
+        for (kernel, stride, batch, channels, out_channels) in cases {
+            let g = Geometry::of_convolution(kernel, stride, 0, kernel, kernel).unwrap();
+            assert!(g.is_dense());
+            let x = values(batch * channels * g.in_plane(), &mut rng);
+            let w = values(out_channels * channels * g.taps(), &mut rng);
+            let dy = values(batch * out_channels, &mut rng);
+            let slow = reference::forward(&x, &w, batch, channels, out_channels, &g);
+            let expected = dot(&slow, &dy);
+            for threads in 1..=3 {
+                let case = format!("{g:?} batch {batch} {channels}->{out_channels}, {threads} threads");
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let (fast, dx, dw) = pool.install(|| {
+                    let fast = forward(&x, &w, batch, out_channels, &g);
+                    (fast, input_grad(&dy, &w, batch, out_channels, &g), weight_grad(&x, &dy, batch, out_channels, &g))
+                });
+                assert_close(&fast, &slow, 1e-5, &case);
+                let tolerance = 1e-4 * (1.0 + expected.abs());
+                assert!((dot(&dx, &x) - expected).abs() < tolerance, "input gradient, {case}");
+                assert!((dot(&dw, &w) - expected).abs() < tolerance, "weight gradient, {case}");
+            }
         }
     }
 
