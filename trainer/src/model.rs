@@ -7,6 +7,7 @@
 //! only the former, checkpoints store both.
 
 mod batch_norm;
+mod buffers;
 mod conv;
 mod conv_kernels;
 mod cpu_ops;

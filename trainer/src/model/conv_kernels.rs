@@ -33,6 +33,8 @@ use std::cell::RefCell;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::buffers::fill_in_chunks;
+
 /// Kernel size, stride, padding and the two spatial sizes of a convolution
 /// that maps an `in_height` x `in_width` image to `out_height` x `out_width`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -418,19 +420,17 @@ fn grow(buffer: &mut Vec<f32>, len: usize) {
     }
 }
 
-/// Runs `job(first image, output chunk)` over the groups of `plan`, where
-/// each image owns `per_image` values of `out`.
-fn for_each_group(out: &mut [f32], per_image: usize, plan: Plan, job: impl Fn(usize, &mut [f32]) + Sync + Send) {
+/// Builds `batch` images of `per_image` values each by running
+/// `job(first image, output chunk)` over the groups of `plan`. Each chunk
+/// starts zeroed.
+fn group_outputs(
+    batch: usize,
+    per_image: usize,
+    plan: Plan,
+    job: impl Fn(usize, &mut [f32]) + Sync + Send,
+) -> Vec<f32> {
     let chunk = per_image * plan.group;
-    if chunk == 0 {
-        return;
-    }
-    let run = |(index, piece): (usize, &mut [f32])| job(index * plan.group, piece);
-    if plan.parallel {
-        out.par_chunks_mut(chunk).enumerate().for_each(run);
-    } else {
-        out.chunks_mut(chunk).enumerate().for_each(run);
-    }
+    fill_in_chunks(batch * per_image, chunk, plan.parallel, |index, piece| job(index * plan.group, piece))
 }
 
 /// Writes the columns of images `first..first + count` side by side into
@@ -526,10 +526,9 @@ pub(super) fn forward(x: &[f32], weight: &[f32], batch: usize, out_channels: usi
         return dense_forward(x, weight, batch, out_channels);
     }
     let plane = g.out_plane();
-    let mut y = vec![0f32; batch * out_channels * plane];
     let plan = Plan::new(batch, plane);
 
-    for_each_group(&mut y, out_channels * plane, plan, |first, out| {
+    group_outputs(batch, out_channels * plane, plan, |first, out| {
         let count = out.len() / (out_channels * plane);
         let width = count * plane;
         let staging = staging_len((count, out_channels, plane));
@@ -543,8 +542,7 @@ pub(super) fn forward(x: &[f32], weight: &[f32], batch: usize, out_channels: usi
                 scatter(product, out, (count, out_channels, plane));
             }
         });
-    });
-    y
+    })
 }
 
 /// Input gradient of a convolution: `dx[n] = col2im(Wᵀ · dy[n])`.
@@ -565,10 +563,9 @@ pub(super) fn input_grad(
     }
     let plane = g.out_plane();
     let in_image = rows / g.taps() * g.in_plane();
-    let mut x = vec![0f32; batch * in_image];
     let plan = Plan::new(batch, plane);
 
-    for_each_group(&mut x, in_image, plan, |first, images| {
+    group_outputs(batch, in_image, plan, |first, images| {
         let count = images.len() / in_image.max(1);
         let width = count * plane;
         let dy_images = &grad_y[first * out_channels * plane..(first + count) * out_channels * plane];
@@ -584,15 +581,11 @@ pub(super) fn input_grad(
                 } else {
                     phases.fill(0.0);
                     col2im(&cols[j * plane..], g, width, phases);
-                    // Writing without reading keeps a freshly mapped output
-                    // off the shared zero page, whose copy on first write
-                    // flushes the TLB of every core.
                     merge_phases(phases, g, image);
                 }
             }
         });
-    });
-    x
+    })
 }
 
 /// Weight gradient of a convolution: `dW = Σₙ dy[n] · im2col(x[n])ᵀ`.

@@ -19,6 +19,8 @@ use std::sync::{Arc, Mutex};
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::buffers::fill_in_chunks;
+
 /// Elements per parallel piece of the element-wise kernels.
 const CHUNK: usize = 1 << 14;
 
@@ -277,10 +279,9 @@ impl CustomOp3 for BatchNormTrain {
 
         let (scale, shift) = fold(&stats, self.eps, gamma, beta);
         let slope = self.activation.unwrap_or(1.0);
-        let mut y = vec![0f32; x.len()];
         let image = channels * plane;
-        y.par_chunks_mut(image.max(1)).zip(x.par_chunks(image.max(1))).for_each(|(out_image, image)| {
-            let rows = out_image.chunks_exact_mut(plane).zip(image.chunks_exact(plane));
+        let y = fill_in_chunks(x.len(), image, true, |n, out_image| {
+            let rows = out_image.chunks_exact_mut(plane).zip(x[n * image..].chunks_exact(plane));
             for (c, (out_row, row)) in rows.enumerate() {
                 normalize_row(out_row, row, (scale[c], shift[c]), slope);
             }
@@ -377,17 +378,21 @@ impl CustomOp3 for BatchNormGrad {
                 [sum / count, mean[c], k, invstd[c] * f64::from(gamma[c])].map(|value| value as f32)
             })
             .collect();
-        let mut packed = vec![0f32; x.len() + 2 * channels];
-        let (grad_x, grad_params) = packed.split_at_mut(x.len());
-        let image = (channels * plane).max(1);
-        let images = grad_x.par_chunks_mut(image).zip(x.par_chunks(image).zip(grad_y.par_chunks(image)));
-        images.for_each(|(out_image, (image, grad_image))| {
+        let image = channels * plane;
+        let mut packed = fill_in_chunks(x.len() + 2 * channels, image, true, |n, out_image| {
+            // Chunks past the last image hold the parameter gradients, written below.
+            if n >= batch {
+                return;
+            }
+            let values = &x[n * image..][..image];
+            let grad_values = &grad_y[n * image..][..image];
             let rows =
-                out_image.chunks_exact_mut(plane).zip(image.chunks_exact(plane).zip(grad_image.chunks_exact(plane)));
+                out_image.chunks_exact_mut(plane).zip(values.chunks_exact(plane).zip(grad_values.chunks_exact(plane)));
             for (c, (out_row, (row, grad_row))) in rows.enumerate() {
                 grad_input_row(out_row, row, grad_row, (scale[c], shift[c]), slope, coefficients[c]);
             }
         });
+        let grad_params = &mut packed[x.len()..];
         for (c, &(sum, dot)) in sums.iter().enumerate() {
             grad_params[c] = (dot * invstd[c]) as f32;
             grad_params[channels + c] = sum as f32;
@@ -409,9 +414,8 @@ impl CustomOp1 for LeakyRelu {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(storage, layout, self.name())?;
         let slope = self.slope;
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(y, x)| {
-            activate_piece(y, x, slope);
+        let y = fill_in_chunks(x.len(), CHUNK, true, |index, out| {
+            activate_piece(out, &x[index * CHUNK..][..out.len()], slope);
         });
         Ok((CpuStorage::F32(y), layout.shape().clone()))
     }
@@ -442,10 +446,9 @@ impl CustomOp2 for LeakyReluGrad {
         let x = contiguous_f32(x, x_layout, self.name())?;
         let grad_y = contiguous_f32(grad_y, grad_y_layout, self.name())?;
         let slope = self.slope;
-        let mut grad_x = vec![0f32; x.len()];
-        let pieces = grad_x.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK).zip(grad_y.par_chunks(CHUNK)));
-        pieces.for_each(|(out, (x, g))| {
-            activate_grad_piece(out, x, g, slope);
+        let grad_x = fill_in_chunks(x.len(), CHUNK, true, |index, out| {
+            let piece = index * CHUNK..index * CHUNK + out.len();
+            activate_grad_piece(out, &x[piece.clone()], &grad_y[piece], slope);
         });
         Ok((CpuStorage::F32(grad_x), x_layout.shape().clone()))
     }
