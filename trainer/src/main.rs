@@ -48,8 +48,8 @@ enum Command {
     /// Train a reduced DCGAN on built-in synthetic faces, export it and
     /// generate a grid of faces with the edge runtime; needs no download.
     Demo(DemoArgs),
-    /// Time the full training step (images/s) at several batch sizes, beside
-    /// PyTorch's when torch is installed.
+    /// Time the full training step (images/s) on random 64x64 images at
+    /// several batch sizes, beside PyTorch's when torch is installed.
     BenchTrain(bench_train_command::BenchTrainArgs),
     /// Measure generated images against real ones: FID, KID and Inception
     /// Score through an Inception-v3 ONNX, and SSIM and PSNR of same-named
