@@ -167,8 +167,9 @@ fn check_stored_settings(config: &DemoConfig, run_dir: &Path) -> Result<(), Demo
 
 /// Describes the settings that a demo's flags control.
 fn settings_summary(train: &TrainConfig, images: usize) -> String {
+    let epochs = if train.epochs == 1 { "epoch" } else { "epochs" };
     format!(
-        "{images} images of {0}x{0}, {1} epochs at batch {2}, ngf {3}, ndf {4}",
+        "{images} images of {0}x{0}, {1} {epochs} at batch {2}, ngf {3}, ndf {4}",
         train.image_size, train.epochs, train.batch_size, train.ngf, train.ndf
     )
 }

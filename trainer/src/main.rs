@@ -50,6 +50,10 @@ enum Command {
     Demo(DemoArgs),
     /// Time the full training step (images/s) on random 64x64 images at
     /// several batch sizes, beside PyTorch's when torch is installed.
+    ///
+    /// A step is one iteration of the tutorial's loop: the discriminator on a
+    /// real and a fake batch with its Adam update, then the generator's
+    /// update against it. Loading images is not part of it.
     BenchTrain(bench_train_command::BenchTrainArgs),
     /// Measure generated images against real ones: FID, KID and Inception
     /// Score through an Inception-v3 ONNX, and SSIM and PSNR of same-named

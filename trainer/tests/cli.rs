@@ -189,7 +189,7 @@ fn demo_rejects_changed_settings() {
     let output = dcgan(&longer);
     assert_eq!(output.status.code(), Some(1));
     let message = text(&output);
-    assert!(message.contains("1 epochs at batch 8"), "{message}");
+    assert!(message.contains("1 epoch at batch 8"), "{message}");
     assert!(message.contains("2 epochs at batch 8"), "{message}");
     assert!(message.contains("choose a new --out folder"), "{message}");
 }
