@@ -410,6 +410,16 @@ fn install_interrupt_handler() -> Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
+/// Formats an integer count with its noun, as in "1 step" or "5 steps".
+fn count_of(count: impl std::fmt::Display, noun: &str) -> String {
+    let count = count.to_string();
+    if count == "1" {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
 /// Prints log lines and drives a progress bar with images/s and ETA.
 struct CliObserver {
     bar: ProgressBar,
@@ -581,9 +591,9 @@ fn run_demo(args: &DemoArgs) -> Result<ExitCode> {
     };
     let started = Instant::now();
     println!(
-        "demo: {} synthetic faces, {} epochs of a DCGAN with ngf={} ndf={} at batch {}, outputs in {}",
+        "demo: {} synthetic faces, {} of a DCGAN with ngf={} ndf={} at batch {}, outputs in {}",
         config.images,
-        config.train.epochs,
+        count_of(config.train.epochs, "epoch"),
         config.train.ngf,
         config.train.ndf,
         config.train.batch_size,

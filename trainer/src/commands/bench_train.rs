@@ -6,6 +6,8 @@ use clap::Args;
 use dcgan_trainer::bench::{bench_train_step, pytorch_train_step, BenchConfig};
 use dcgan_trainer::TrainConfig;
 
+use crate::count_of;
+
 /// The interpreter tried when `--python` is not given.
 const DEFAULT_PYTHON: &str = "python3";
 
@@ -114,15 +116,6 @@ pub fn run(args: &BenchTrainArgs) -> Result<()> {
         println!("ratio: PyTorch's images/s over dcgan's (below 1 means dcgan is faster)");
     }
     Ok(())
-}
-
-/// Formats a count with its noun, as in "1 step" or "5 steps".
-fn count_of(count: usize, noun: &str) -> String {
-    if count == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{count} {noun}s")
-    }
 }
 
 fn parse_model(text: &str) -> Result<(usize, usize)> {

@@ -381,13 +381,8 @@ impl Plan {
         let images_needed = GROUP_COLUMNS.div_ceil(plane.max(1));
         let group = images_needed.min(batch.div_ceil(threads)).max(1);
         let groups = batch.div_ceil(group);
-        let (parallel, parallelism) = if threads == 1 {
-            (false, Parallelism::None)
-        } else if groups >= threads {
-            (true, Parallelism::None)
-        } else {
-            (false, Parallelism::Rayon(threads))
-        };
+        let (parallel, parallelism) =
+            if threads > 1 && groups >= threads { (true, Parallelism::None) } else { (false, pool_parallelism()) };
         Self { group, parallel, parallelism }
     }
 }
@@ -523,7 +518,7 @@ pub(super) fn forward(x: &[f32], weight: &[f32], batch: usize, out_channels: usi
     let in_image = x.len() / batch.max(1);
     let rows = weight.len() / out_channels.max(1);
     if g.is_dense() {
-        return dense_forward(x, weight, batch, out_channels);
+        return dense_forward(x, weight, batch, out_channels, rows);
     }
     let plane = g.out_plane();
     let plan = Plan::new(batch, plane);
@@ -559,7 +554,7 @@ pub(super) fn input_grad(
     let g = geometry;
     let rows = weight.len() / out_channels.max(1);
     if g.is_dense() {
-        return dense_input_grad(grad_y, weight, batch, out_channels);
+        return dense_input_grad(grad_y, weight, batch, out_channels, rows);
     }
     let plane = g.out_plane();
     let in_image = rows / g.taps() * g.in_plane();
@@ -662,8 +657,7 @@ fn pool_parallelism() -> Parallelism {
 ///
 /// # Shapes
 /// `x`: `[N, C·K²]`, `weight`: `[M, C·K²]` → `[N, M]`.
-fn dense_forward(x: &[f32], weight: &[f32], batch: usize, out_channels: usize) -> Vec<f32> {
-    let rows = weight.len() / out_channels.max(1);
+fn dense_forward(x: &[f32], weight: &[f32], batch: usize, out_channels: usize, rows: usize) -> Vec<f32> {
     let mut y = vec![0f32; batch * out_channels];
     let (lhs, rhs) = (Operand::rows(x, rows), Operand::transposed(weight, rows));
     matmul(&mut y, (batch, out_channels, rows), lhs, rhs, false, pool_parallelism());
@@ -675,8 +669,7 @@ fn dense_forward(x: &[f32], weight: &[f32], batch: usize, out_channels: usize) -
 ///
 /// # Shapes
 /// `grad_y`: `[N, M]`, `weight`: `[M, C·K²]` → `[N, C·K²]`.
-fn dense_input_grad(grad_y: &[f32], weight: &[f32], batch: usize, out_channels: usize) -> Vec<f32> {
-    let rows = weight.len() / out_channels.max(1);
+fn dense_input_grad(grad_y: &[f32], weight: &[f32], batch: usize, out_channels: usize, rows: usize) -> Vec<f32> {
     let mut x = vec![0f32; batch * rows];
     let (lhs, rhs) = (Operand::rows(grad_y, out_channels), Operand::rows(weight, rows));
     matmul(&mut x, (batch, rows, out_channels), lhs, rhs, false, pool_parallelism());
